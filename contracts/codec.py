@@ -1,0 +1,79 @@
+"""Bytes on the wire <-> typed CloudEvents.
+
+Structured mode: the Kafka record value is the whole CloudEvent as JSON; the record key is the model
+name, so all events about one model stay in order on one partition.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar, cast
+
+from pydantic import ValidationError
+
+from contracts.envelope import CloudEvent
+from contracts.errors import EventDecodeError
+from contracts.events import DATA_BY_EVENT_TYPE, EventData
+
+DataT = TypeVar("DataT", bound=EventData)
+
+CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
+
+
+def encode(event: CloudEvent[Any]) -> bytes:
+    """Serialize to structured-mode JSON, leaving out unset optional attributes."""
+    body = event.model_dump(mode="json")
+    body = {k: v for k, v in body.items() if v is not None}
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def partition_key(event: CloudEvent[Any]) -> bytes:
+    """Record key: the model name when the event has one, else the chain id."""
+    name = getattr(event.data, "model_name", None)
+    return (name or event.chainid).encode()
+
+
+def _describe(exc: ValidationError, limit: int = 5) -> EventDecodeError:
+    """One readable line naming each offending field; ``field`` is the first of them."""
+    parts = []
+    fields = []
+    for err in exc.errors()[:limit]:
+        field = ".".join(str(p) for p in err["loc"])
+        fields.append(field)
+        parts.append(f"'{field}': {err['msg']}" if field else err["msg"])
+    more = exc.error_count() - limit
+    suffix = f"; and {more} more" if more > 0 else ""
+    return EventDecodeError(
+        "invalid event: " + "; ".join(parts) + suffix, field=fields[0] if fields else None
+    )
+
+
+def _load_json(raw: bytes | str) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EventDecodeError(f"not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise EventDecodeError(f"not a JSON object but {type(body).__name__}")
+    return cast(dict[str, Any], body)
+
+
+def decode_as(raw: bytes | str, data_type: type[DataT]) -> CloudEvent[DataT]:
+    """Parse ``raw`` as a CloudEvent whose data is ``data_type``, or raise EventDecodeError."""
+    body = _load_json(raw)
+    try:
+        return CloudEvent[data_type].model_validate(body)  # type: ignore[valid-type]
+    except ValidationError as exc:
+        raise _describe(exc) from exc
+
+
+def decode(raw: bytes | str) -> CloudEvent[Any]:
+    """Parse any BentoMesh event, choosing the data model from its ``type``."""
+    body = _load_json(raw)
+    event_type = body.get("type")
+    data_type = DATA_BY_EVENT_TYPE.get(event_type) if isinstance(event_type, str) else None
+    if data_type is None:
+        known = ", ".join(sorted(DATA_BY_EVENT_TYPE))
+        raise EventDecodeError(f"unknown event type {event_type!r}; expected one of {known}",
+                               field="type")
+    return decode_as(raw, data_type)

@@ -1,0 +1,272 @@
+"""The data carried by each BentoMesh event (the ``data`` of its CloudEvent).
+
+Every model is frozen and forbids unknown fields, so a typo in a producer is an error, not a silent
+default. ``EVENT_TYPE`` and ``TOPIC`` tie each data model to its CloudEvent type and Kafka topic.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts import topics
+
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$"
+VERSION_PATTERN = r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+
+Framework = Literal["sklearn", "xgboost", "lightgbm", "econml"]
+Task = Literal["classification", "regression", "causal"]
+Runtime = Literal["auto", "docker", "process"]
+Stage = Literal["packager", "builder", "deployer", "monitor"]
+Severity = Literal["info", "warning", "critical"]
+AlertState = Literal["firing", "resolved"]
+FeatureDtype = Literal["float", "int", "bool"]
+
+ModelName = Annotated[
+    str,
+    Field(
+        pattern=SLUG_PATTERN,
+        description="Model slug: lowercase letters, digits, '-' and '_', at most 63 characters.",
+        examples=["churn-classifier"],
+    ),
+]
+ModelVersion = Annotated[
+    str,
+    Field(
+        pattern=VERSION_PATTERN,
+        description="Model version: lowercase letters, digits, '.', '-' and '_'.",
+        examples=["3", "2026.11.27"],
+    ),
+]
+Sha256 = Annotated[
+    str,
+    Field(pattern=SHA256_PATTERN, description="Lowercase hex SHA-256 digest of the file's bytes."),
+]
+
+
+class EventData(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    EVENT_TYPE: ClassVar[str]
+    TOPIC: ClassVar[str]
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Feature(_Part):
+    """One input feature of a model, in the order the model expects."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$",
+        description="Feature name, used as the key of a row object in prediction requests.",
+        examples=["age"],
+    )
+    dtype: FeatureDtype = Field(
+        default="float", description="Value type accepted for this feature in a request."
+    )
+    allow_nan: bool = Field(
+        default=False,
+        description="Whether a missing value (null or NaN) is accepted; models that handle "
+        "missing values natively (gradient boosting) may set it.",
+    )
+
+
+class DataRef(_Part):
+    """A reference to a data file the packager needs, verified by digest like the artifact."""
+
+    uri: str = Field(
+        description="Local path or file:// URI of an .npz file with arrays 'X' and 'y'.",
+        examples=["file:///data/models/churn/3/calibration.npz"],
+    )
+    sha256: Sha256
+
+
+class CausalSpec(_Part):
+    """Names of the treatment and outcome of a causal model (features are its effect modifiers)."""
+
+    treatment: str = Field(min_length=1, description="Name of the treatment variable.")
+    outcome: str = Field(min_length=1, description="Name of the outcome variable.")
+
+
+class Resources(_Part):
+    """Resource limits of one model replica."""
+
+    cpus: float = Field(default=1.0, gt=0, le=64, description="CPU limit in cores.")
+    memory_mb: int = Field(default=1024, ge=128, le=262_144, description="Memory limit in MiB.")
+
+
+class DeploymentPrefs(_Part):
+    """How the training job would like the model to be served."""
+
+    runtime: Runtime = Field(
+        default="auto",
+        description="'docker' runs a container, 'process' a local bentoml process, 'auto' picks "
+        "docker when an engine is reachable.",
+    )
+    replicas: int = Field(default=1, ge=1, le=16, description="Number of serving replicas.")
+    workers: int = Field(default=1, ge=1, le=16, description="Model worker processes per replica.")
+    resources: Resources = Field(default_factory=Resources, description="Limits per replica.")
+
+
+class ModelRegistered(EventData):
+    """A training job registered a model version and asks the mesh to serve it."""
+
+    EVENT_TYPE: ClassVar[str] = "bentomesh.model.registered.v1"
+    TOPIC: ClassVar[str] = topics.MODEL_REGISTERED
+
+    model_name: ModelName
+    model_version: ModelVersion
+    framework: Framework | None = Field(
+        default=None, description="Library of the model; detected from the artifact when absent."
+    )
+    task: Task = Field(description="What the model does, which selects the serving template.")
+    artifact_uri: str = Field(
+        min_length=1,
+        description="Local path or file:// URI of the serialized model, under an allowed root.",
+        examples=["file:///data/models/churn/3/model.joblib"],
+    )
+    artifact_sha256: Sha256
+    features: tuple[Feature, ...] = Field(
+        min_length=1, description="Input features in the order the model expects them."
+    )
+    class_labels: tuple[str, ...] | None = Field(
+        default=None,
+        description="Names of the classes in the order of the model's predict_proba columns "
+        "(classification only); defaults to the model's own classes.",
+    )
+    metrics: dict[str, float] = Field(
+        default_factory=dict, description="Evaluation metrics from training, e.g. {'auc': 0.91}."
+    )
+    tags: dict[str, str] = Field(default_factory=dict, description="Free-form labels.")
+    calibration: DataRef | None = Field(
+        default=None,
+        description="Held-out calibration data for conformal prediction intervals (regression).",
+    )
+    causal: CausalSpec | None = Field(
+        default=None, description="Treatment and outcome names (causal only)."
+    )
+    library_versions: dict[str, str] = Field(
+        default_factory=dict,
+        description="Versions of the libraries the model was trained with, pinned in the bento.",
+        examples=[{"scikit-learn": "1.9.1", "numpy": "2.4.6"}],
+    )
+    deployment: DeploymentPrefs = Field(
+        default_factory=DeploymentPrefs, description="Serving preferences."
+    )
+
+
+class BentoBuilt(EventData):
+    """The packager verified the artifact, saved the model and built a bento."""
+
+    EVENT_TYPE: ClassVar[str] = "bentomesh.bento.built.v1"
+    TOPIC: ClassVar[str] = topics.BENTO_BUILT
+
+    model_name: ModelName
+    model_version: ModelVersion
+    framework: Framework = Field(description="Library of the model, as detected or declared.")
+    task: Task = Field(description="Task of the model.")
+    bento_tag: str = Field(description="BentoML tag of the built bento.", examples=["churn:3"])
+    model_tag: str = Field(description="BentoML model-store tag.", examples=["churn-model:3"])
+    template: Literal["classification", "regression", "causal"] = Field(
+        description="Serving template the bento was generated from."
+    )
+    bento_path: str = Field(description="Directory of the built bento in the BentoML store.")
+    size_bytes: int = Field(ge=0, description="Size of the bento directory.")
+    build_seconds: float = Field(ge=0, description="Wall time of packaging and building.")
+    deployment: DeploymentPrefs = Field(description="Serving preferences, carried forward.")
+
+
+class ImageReady(EventData):
+    """The builder produced something runnable: a container image, or the bento itself."""
+
+    EVENT_TYPE: ClassVar[str] = "bentomesh.image.ready.v1"
+    TOPIC: ClassVar[str] = topics.IMAGE_READY
+
+    model_name: ModelName
+    model_version: ModelVersion
+    bento_tag: str = Field(description="BentoML tag of the bento the image was built from.")
+    backend: Literal["docker", "process"] = Field(
+        description="'docker' for a container image, 'process' when the bento is served directly."
+    )
+    image_ref: str | None = Field(
+        default=None, description="Image reference (docker backend).", examples=["bentomesh/churn:3"]
+    )
+    image_digest: str | None = Field(default=None, description="Image id (sha256:...).")
+    size_bytes: int = Field(ge=0, description="Image size, or bento size for 'process'.")
+    build_seconds: float = Field(ge=0, description="Wall time of the image build.")
+    deployment: DeploymentPrefs = Field(description="Serving preferences, carried forward.")
+
+
+class Deployed(EventData):
+    """A model version is serving and ready; it replaced the previous version, if any."""
+
+    EVENT_TYPE: ClassVar[str] = "bentomesh.deployment.ready.v1"
+    TOPIC: ClassVar[str] = topics.DEPLOYED
+
+    deployment_id: str = Field(description="Unique id of this deployment.")
+    model_name: ModelName
+    model_version: ModelVersion
+    runtime: Literal["docker", "process"] = Field(description="Where it runs.")
+    endpoint_url: str = Field(
+        description="Base URL of this version's service.", examples=["http://127.0.0.1:41231"]
+    )
+    replaced_deployment_id: str | None = Field(
+        default=None, description="Deployment this one replaced, now stopped."
+    )
+    replaced_version: str | None = Field(default=None, description="Version it replaced.")
+
+
+class HealthAlert(EventData):
+    """A health rule changed state for a deployment."""
+
+    EVENT_TYPE: ClassVar[str] = "bentomesh.health.alert.v1"
+    TOPIC: ClassVar[str] = topics.HEALTH_ALERT
+
+    deployment_id: str = Field(description="Deployment the alert is about.")
+    model_name: ModelName
+    model_version: ModelVersion
+    endpoint_url: str = Field(description="Endpoint that was checked.")
+    rule: str = Field(description="Alert rule name.", examples=["endpoint_down", "p99_latency"])
+    severity: Severity = Field(description="How urgent it is.")
+    state: AlertState = Field(description="'firing' when the condition starts, 'resolved' after.")
+    observed: float | None = Field(default=None, description="Observed value of the metric.")
+    threshold: float | None = Field(default=None, description="Threshold of the rule.")
+    message: str = Field(description="Human-readable explanation.")
+
+
+class StageFailed(EventData):
+    """A stage could not process an event; the chain of that model version stops here."""
+
+    EVENT_TYPE: ClassVar[str] = "bentomesh.stage.failed.v1"
+    TOPIC: ClassVar[str] = topics.STAGE_FAILED
+
+    stage: Stage = Field(description="Service that failed.")
+    model_name: str | None = Field(default=None, description="Model of the failed event, if known.")
+    model_version: str | None = Field(default=None, description="Version, if known.")
+    reason: str = Field(description="What went wrong and what to do about it.")
+    error_type: str = Field(
+        description="Machine-readable error kind.", examples=["DigestMismatch", "BuildFailed"]
+    )
+    failed_event_id: str = Field(description="id of the event that could not be processed.")
+    failed_event_type: str = Field(description="type of that event.")
+    retryable: bool = Field(description="Whether sending the same event again may succeed.")
+    details: str | None = Field(
+        default=None, description="Extra diagnostics, e.g. the tail of a build log."
+    )
+
+
+EVENT_DATA_TYPES: tuple[type[EventData], ...] = (
+    ModelRegistered,
+    BentoBuilt,
+    ImageReady,
+    Deployed,
+    HealthAlert,
+    StageFailed,
+)
+DATA_BY_EVENT_TYPE: dict[str, type[EventData]] = {cls.EVENT_TYPE: cls for cls in EVENT_DATA_TYPES}

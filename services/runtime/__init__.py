@@ -1,0 +1,1 @@
+"""What the four services share: broker wiring, the stage pipeline, HTTP endpoints, topics."""

@@ -1,0 +1,45 @@
+"""The process of one service: its broker, its stage, and HTTP ``/metrics`` and ``/healthz``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from faststream.asgi import AsgiFastStream, make_ping_asgi
+from faststream.kafka import KafkaBroker, KafkaRouter
+from prometheus_client import CollectorRegistry, make_asgi_app
+
+from contracts.kafka import KafkaSettings
+from services.runtime.broker import create_broker
+from services.runtime.settings import RuntimeSettings
+from services.runtime.stage import StageMetrics
+from services.runtime.topics import ensure_topics
+
+RouterFactory = Callable[[Callable[[], KafkaBroker], StageMetrics], KafkaRouter]
+
+
+def create_service_app(
+    service: str,
+    router_factory: RouterFactory,
+    *,
+    kafka: KafkaSettings | None = None,
+    runtime: RuntimeSettings | None = None,
+) -> AsgiFastStream:
+    """Compose a service: one broker, its own Prometheus registry, the stage's router."""
+    kafka = kafka or KafkaSettings()
+    runtime = runtime or RuntimeSettings()
+    registry = CollectorRegistry()
+    broker = create_broker(kafka, service=service, registry=registry)
+    broker.include_router(router_factory(lambda: broker, StageMetrics(registry)))
+
+    async def create_topics() -> None:
+        await ensure_topics(kafka, partitions=runtime.partitions)
+
+    return AsgiFastStream(
+        broker,
+        asgi_routes=[
+            ("/metrics", make_asgi_app(registry)),
+            ("/healthz", make_ping_asgi(broker, timeout=5.0)),
+        ],
+        on_startup=[create_topics],
+        asyncapi_path="/docs/asyncapi",
+    )

@@ -1,0 +1,31 @@
+"""Runtime settings shared by every service, read once from ``BENTOMESH_*`` variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RuntimeSettings(BaseSettings):
+    """Consumer tuning and the HTTP side (metrics, health) of a service."""
+
+    model_config = SettingsConfigDict(env_prefix="BENTOMESH_", extra="ignore")
+
+    home: Path = Field(
+        default=Path.home() / ".bentomesh",
+        description="Where the mesh keeps its state, logs and generated files.",
+    )
+    http_host: str = Field(default="127.0.0.1", description="Bind address of /metrics, /healthz.")
+    partitions: int = Field(default=3, ge=1, description="Partitions of each mesh topic.")
+    session_timeout_ms: int = Field(
+        default=6000, ge=1000, description="Consumer session timeout; groups form in about half."
+    )
+    heartbeat_interval_ms: int = Field(default=1000, ge=100)
+    fetch_max_wait_ms: int = Field(
+        default=20, ge=0, description="Low values cut per-hop latency on the embedded broker."
+    )
+    max_poll_interval_ms: int = Field(
+        default=900_000, description="Long: a stage may build for minutes before committing."
+    )

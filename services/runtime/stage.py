@@ -1,0 +1,247 @@
+"""A stage: consume one event type, run a handler, publish the next event; never crash on input.
+
+Outcomes of one consumed record:
+
+- the handler returns data: the follow-up event is published to its topic, then the offset is
+  committed (publishers run inside the consume scope, before FastStream acknowledges);
+- the record is not a valid event of the expected type: its original bytes go to the dead-letter
+  topic with the reason, and the offset is committed;
+- the handler raises :class:`StageError`: one ``StageFailed`` event names the cause, and the offset
+  is committed; any other exception is reported the same way with its type;
+- publishing any of these fails (broker down): the offset is not committed and the record is
+  delivered again, so nothing is lost. Handlers are idempotent to make redelivery safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from faststream import AckPolicy
+from faststream._internal.middlewares import BaseMiddleware
+from faststream.kafka import KafkaBroker, KafkaResponse, KafkaRouter
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from pydantic import ValidationError
+
+from contracts import topics
+from contracts.codec import CONTENT_TYPE, decode_as, encode, partition_key
+from contracts.envelope import CloudEvent, follow_up
+from contracts.errors import EventDecodeError
+from contracts.events import EventData, Stage, StageFailed
+from services.runtime.dead_letter import DeadLetter
+from services.runtime.errors import StageError
+from services.runtime.settings import RuntimeSettings
+
+InT = TypeVar("InT", bound=EventData)
+OutT = TypeVar("OutT", bound=EventData)
+
+logger = logging.getLogger("bentomesh.stage")
+
+_HEADERS = {"content-type": CONTENT_TYPE}
+
+
+class StageMetrics:
+    """Per-service counters in the service's own registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.events = Counter(
+            "bentomesh_stage_events",
+            "Events consumed by outcome (produced, failed, dead_lettered).",
+            ["stage", "outcome"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "bentomesh_stage_handling_seconds",
+            "Wall time from receiving an event to committing it.",
+            ["stage"],
+            registry=registry,
+            buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600),
+        )
+
+
+@dataclass(frozen=True)
+class StageSpec(Generic[InT, OutT]):
+    """What a stage consumes and produces, and the function that does the work."""
+
+    stage: Stage
+    consumes: type[InT]
+    produces: type[OutT]
+    handler: Callable[[CloudEvent[InT]], Awaitable[OutT]]
+
+    @property
+    def source(self) -> str:
+        return f"bentomesh/{self.stage}"
+
+
+def respond(event: CloudEvent[Any]) -> KafkaResponse:
+    """A record for ``event``: structured-mode JSON, keyed by model name."""
+    return KafkaResponse(encode(event), key=partition_key(event), headers=dict(_HEADERS))
+
+
+async def publish_event(broker: KafkaBroker, event: CloudEvent[Any]) -> None:
+    await broker.publish(
+        encode(event),
+        type(event.data).TOPIC,
+        key=partition_key(event),
+        headers=dict(_HEADERS),
+    )
+
+
+def stage_failed(
+    spec: StageSpec[Any, Any], cause: CloudEvent[Any], exc: BaseException
+) -> CloudEvent[StageFailed]:
+    """The ``StageFailed`` event reporting ``exc`` while processing ``cause``."""
+    if isinstance(exc, StageError):
+        reason, error_type = exc.reason, exc.error_type
+        retryable, details = exc.retryable, exc.details
+    else:
+        reason, error_type = f"unexpected error: {exc}", type(exc).__name__
+        retryable, details = False, None
+    data = StageFailed(
+        stage=spec.stage,
+        model_name=getattr(cause.data, "model_name", None),
+        model_version=getattr(cause.data, "model_version", None),
+        reason=reason,
+        error_type=error_type,
+        failed_event_id=cause.id,
+        failed_event_type=cause.type,
+        retryable=retryable,
+        details=details,
+    )
+    return follow_up(cause, data, source=spec.source)
+
+
+class _OutcomeMiddleware(BaseMiddleware):  # type: ignore[type-arg]
+    """Routes failures of one record to the dead-letter topic or to ``StageFailed``."""
+
+    def __init__(
+        self,
+        msg: Any,
+        /,
+        *,
+        context: Any,
+        spec: StageSpec[Any, Any],
+        broker_ref: Callable[[], KafkaBroker],
+        metrics: StageMetrics | None,
+    ) -> None:
+        super().__init__(msg, context=context)
+        self.spec = spec
+        self.broker_ref = broker_ref
+        self.metrics = metrics
+        self.started = time.perf_counter()
+
+    def _count(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.events.labels(self.spec.stage, outcome).inc()
+            self.metrics.seconds.labels(self.spec.stage).observe(
+                time.perf_counter() - self.started
+            )
+
+    async def after_processed(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_val: BaseException | None = None,
+        exc_tb: TracebackType | None = None,
+    ) -> bool | None:
+        if exc_val is None:
+            self._count("produced")
+            return False
+        if not isinstance(exc_val, Exception):
+            return False  # cancellation: let FastStream handle it, the record is redelivered
+        record = self.msg
+        raw: bytes = getattr(record, "value", None) or b""
+        try:
+            cause = decode_as(raw, self.spec.consumes)
+        except EventDecodeError as decode_error:
+            await self._dead_letter(record, raw, decode_error)
+            self._count("dead_lettered")
+            return True
+        if isinstance(exc_val, ValidationError | EventDecodeError):
+            # decodes here but not in the handler: should not happen; keep the bytes anyway
+            await self._dead_letter(record, raw, EventDecodeError(str(exc_val)))
+            self._count("dead_lettered")
+            return True
+        if not isinstance(exc_val, StageError):
+            logger.exception("%s: unexpected error on %s", self.spec.stage, cause.id)
+        await publish_event(self.broker_ref(), stage_failed(self.spec, cause, exc_val))
+        self._count("failed")
+        return True
+
+    async def _dead_letter(self, record: Any, raw: bytes, error: EventDecodeError) -> None:
+        letter = DeadLetter(
+            value=raw,
+            key=getattr(record, "key", None),
+            reason=error.reason,
+            field=error.field,
+            service=self.spec.stage,
+            source_topic=getattr(record, "topic", "?"),
+            source_partition=int(getattr(record, "partition", -1)),
+            source_offset=int(getattr(record, "offset", -1)),
+        )
+        logger.warning(
+            "%s: dead-lettered %s[%s]@%s: %s",
+            self.spec.stage,
+            letter.source_topic,
+            letter.source_partition,
+            letter.source_offset,
+            letter.reason,
+        )
+        await self.broker_ref().publish(
+            letter.value, topics.DEAD_LETTER, key=letter.key, headers=letter.headers()
+        )
+
+
+def stage_router(
+    spec: StageSpec[InT, OutT],
+    *,
+    broker_ref: Callable[[], KafkaBroker],
+    settings: RuntimeSettings | None = None,
+    metrics: StageMetrics | None = None,
+) -> KafkaRouter:
+    """A router holding the stage's subscriber and publishers, ready to include in a broker."""
+    settings = settings or RuntimeSettings()
+    router = KafkaRouter(
+        middlewares=[
+            partial(_OutcomeMiddleware, spec=spec, broker_ref=broker_ref, metrics=metrics)
+        ]
+    )
+    in_schema = CloudEvent[spec.consumes]  # type: ignore[name-defined]
+    out_schema = CloudEvent[spec.produces]  # type: ignore[name-defined]
+
+    subscriber = router.subscriber(
+        spec.consumes.TOPIC,
+        group_id=f"bentomesh-{spec.stage}",
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=settings.heartbeat_interval_ms,
+        max_poll_interval_ms=settings.max_poll_interval_ms,
+        description=(spec.consumes.__doc__ or "").strip(),
+    )
+    publisher = router.publisher(
+        spec.produces.TOPIC,
+        schema=out_schema,
+        description=(spec.produces.__doc__ or "").strip(),
+    )
+    router.publisher(
+        topics.STAGE_FAILED,
+        schema=CloudEvent[StageFailed],
+        description=f"{spec.stage} could not process an event.",
+    )
+    router.publisher(topics.DEAD_LETTER, description="Original bytes of unreadable events.")
+
+    async def handle(event: CloudEvent[Any]) -> KafkaResponse:
+        data = await spec.handler(event)
+        return respond(follow_up(event, data, source=spec.source))
+
+    # FastStream validates the body against the annotation, and documents it in AsyncAPI
+    handle.__annotations__ = {"event": in_schema, "return": KafkaResponse}
+    handle.__name__ = f"{spec.stage}_on_{spec.consumes.__name__}"
+    subscriber(publisher(handle))
+    return router
