@@ -14,6 +14,7 @@ Outcomes of one consumed record:
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -26,7 +27,6 @@ from faststream import AckPolicy
 from faststream._internal.middlewares import BaseMiddleware
 from faststream.kafka import KafkaBroker, KafkaResponse, KafkaRouter
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from pydantic import ValidationError
 
 from contracts import topics
 from contracts.codec import CONTENT_TYPE, decode_as, encode, partition_key
@@ -76,6 +76,15 @@ class StageSpec(Generic[InT, OutT]):
     @property
     def source(self) -> str:
         return f"bentomesh/{self.stage}"
+
+
+async def json_body(message: Any) -> Any:
+    """Decode the record value as JSON whatever its content-type header says.
+
+    Structured CloudEvents carry ``application/cloudevents+json``, which FastStream would pass
+    on as raw bytes. A failure here reaches the outcome middleware and dead-letters the record.
+    """
+    return json.loads(message.body)
 
 
 def respond(event: CloudEvent[Any]) -> KafkaResponse:
@@ -161,11 +170,6 @@ class _OutcomeMiddleware(BaseMiddleware):  # type: ignore[type-arg]
             await self._dead_letter(record, raw, decode_error)
             self._count("dead_lettered")
             return True
-        if isinstance(exc_val, ValidationError | EventDecodeError):
-            # decodes here but not in the handler: should not happen; keep the bytes anyway
-            await self._dead_letter(record, raw, EventDecodeError(str(exc_val)))
-            self._count("dead_lettered")
-            return True
         if not isinstance(exc_val, StageError):
             logger.exception("%s: unexpected error on %s", self.spec.stage, cause.id)
         await publish_event(self.broker_ref(), stage_failed(self.spec, cause, exc_val))
@@ -218,23 +222,30 @@ def stage_router(
         group_id=f"bentomesh-{spec.stage}",
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=json_body,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         session_timeout_ms=settings.session_timeout_ms,
         heartbeat_interval_ms=settings.heartbeat_interval_ms,
         max_poll_interval_ms=settings.max_poll_interval_ms,
+        title=f"{spec.stage}:{spec.consumes.__name__}",
         description=(spec.consumes.__doc__ or "").strip(),
     )
     publisher = router.publisher(
         spec.produces.TOPIC,
+        title=f"{spec.stage}:{spec.produces.__name__}",
         schema=out_schema,
         description=(spec.produces.__doc__ or "").strip(),
     )
     router.publisher(
         topics.STAGE_FAILED,
+        title=f"{spec.stage}:StageFailed",
         schema=CloudEvent[StageFailed],
         description=f"{spec.stage} could not process an event.",
     )
-    router.publisher(topics.DEAD_LETTER, description="Original bytes of unreadable events.")
+    router.publisher(
+        topics.DEAD_LETTER,
+        title=f"{spec.stage}:DeadLetter",
+        description="Original bytes of unreadable events.")
 
     async def handle(event: CloudEvent[Any]) -> KafkaResponse:
         data = await spec.handler(event)

@@ -1,0 +1,229 @@
+"""``bentomesh``: run the mesh, register models, watch events."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from contracts.kafka import KafkaSettings
+
+app = typer.Typer(
+    help="BentoMesh: from a trained model to a monitored BentoML endpoint, through Kafka events.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+events_app = typer.Typer(help="Watch the event stream.", no_args_is_help=True)
+contracts_app = typer.Typer(help="Event contracts: JSON Schemas, AsyncAPI.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+app.add_typer(contracts_app, name="contracts")
+
+console = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def _stop_on_sigterm() -> None:
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+@app.command()
+def broker(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 9092,
+    partitions: Annotated[int, typer.Option(help="Partitions per mesh topic.")] = 3,
+) -> None:
+    """Run the embedded Kafka-protocol broker (Tansu) with the mesh topics, until Ctrl-C."""
+    import asyncio
+
+    from services.runtime.embedded_broker import EmbeddedBroker
+    from services.runtime.errors import BrokerUnavailableError
+    from services.runtime.topics import ensure_topics
+
+    _stop_on_sigterm()
+    try:
+        with EmbeddedBroker(port) as embedded:
+            settings = KafkaSettings(bootstrap_servers=embedded.bootstrap_servers)
+            created = asyncio.run(ensure_topics(settings, partitions=partitions))
+            console.print(
+                f"broker listening on [bold]{embedded.bootstrap_servers}[/bold] "
+                f"(memory storage, {len(created)} topics created); Ctrl-C stops it"
+            )
+            while True:
+                time.sleep(3600)
+    except BrokerUnavailableError as exc:
+        raise _fail(str(exc)) from exc
+    except KeyboardInterrupt:
+        console.print("broker stopped")
+
+
+def _status_table(mesh: Any) -> Table:
+    table = Table(title="BentoMesh", title_justify="left")
+    for column in ("service", "state", "pid", "http", "uptime"):
+        table.add_column(column)
+    broker_state = "embedded" if mesh.broker_is_embedded else "external"
+    table.add_row("broker", broker_state, str(mesh.broker.pid if mesh.broker else "-"),
+                  mesh.kafka.bootstrap_servers, "")
+    for proc in mesh.processes:
+        state = proc.state()
+        color = "green" if state == "healthy" else "yellow" if state == "starting" else "red"
+        uptime = f"{time.monotonic() - proc.started_at:.0f}s"
+        pid = str(proc.process.pid) if proc.process else "-"
+        table.add_row(proc.info.name, f"[{color}]{state}[/{color}]", pid, proc.url, uptime)
+    return table
+
+
+@app.command()
+def up(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for services.")] = 120.0,
+) -> None:
+    """Start the mesh: the embedded broker (unless one answers) and every service; Ctrl-C stops."""
+    from services.cli.supervisor import LocalMesh
+    from services.runtime.errors import MeshError
+
+    _stop_on_sigterm()
+    mesh = LocalMesh()
+    try:
+        with console.status("starting the mesh") as status:
+            mesh.start(lambda line: (console.print(f"  {line}"), status.update(line)), timeout=timeout)
+        console.print(f"mesh up; logs in {mesh.log_dir}. Ctrl-C stops it.")
+        with Live(_status_table(mesh), console=console, refresh_per_second=1) as live:
+            while True:
+                time.sleep(2)
+                live.update(_status_table(mesh))
+    except MeshError as exc:
+        mesh.stop()
+        raise _fail(str(exc)) from exc
+    except KeyboardInterrupt:
+        console.print("stopping")
+        mesh.stop(lambda line: console.print(f"  {line}"))
+
+
+@app.command()
+def register(
+    model_path: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Model file.")],
+    name: Annotated[str, typer.Option(help="Model name (slug).")],
+    version: Annotated[str, typer.Option(help="Model version.")],
+    task: Annotated[str, typer.Option(help="classification | regression | causal")],
+    features: Annotated[
+        str | None, typer.Option(help="Comma-separated feature names, in model order.")
+    ] = None,
+    framework: Annotated[
+        str | None, typer.Option(help="sklearn | xgboost | lightgbm | econml (default: detect)")
+    ] = None,
+    class_labels: Annotated[str | None, typer.Option(help="Comma-separated class names.")] = None,
+    calibration: Annotated[
+        Path | None, typer.Option(exists=True, help=".npz with X and y for regression intervals.")
+    ] = None,
+    treatment: Annotated[str | None, typer.Option(help="Treatment name (causal).")] = None,
+    outcome: Annotated[str | None, typer.Option(help="Outcome name (causal).")] = None,
+    runtime: Annotated[str, typer.Option(help="auto | docker | process")] = "auto",
+) -> None:
+    """Publish ModelRegistered for a model file (digest computed here)."""
+    from pydantic import ValidationError
+
+    from contracts.events import DeploymentPrefs
+    from contracts.publish import publish_model_registered
+
+    feature_names = _split(features)
+    if not feature_names:
+        raise _fail("--features is required: the feature names in the order the model expects")
+    try:
+        event = publish_model_registered(
+            model_path,
+            name=name,
+            version=version,
+            task=task,
+            features=feature_names,
+            framework=framework,
+            class_labels=_split(class_labels),
+            calibration_path=calibration,
+            treatment=treatment,
+            outcome=outcome,
+            deployment=DeploymentPrefs(runtime=runtime),  # type: ignore[arg-type]
+            source="bentomesh/cli",
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise _fail(f"{field}: {first['msg']}") from exc
+    except Exception as exc:  # noqa: BLE001 - report any broker error to the user plainly
+        raise _fail(f"could not publish: {exc}") from exc
+    console.print(f"registered {name}:{version}  event={event.id}  chain={event.chainid}")
+
+
+def _split(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+@events_app.command("tail")
+def events_tail(
+    chain: Annotated[str | None, typer.Option(help="Only this chain id (prefix ok).")] = None,
+    topic: Annotated[list[str] | None, typer.Option(help="Topic to read (repeatable).")] = None,
+    follow: Annotated[bool, typer.Option(help="Keep waiting for new events.")] = True,
+    from_beginning: Annotated[bool, typer.Option(help="Start at the oldest event.")] = True,
+) -> None:
+    """Print the event stream, one line per event (time, type, model:version, summary)."""
+    from contracts.topics import ALL_TOPICS
+    from services.cli.tail import run_tail
+
+    names = tuple(topic) if topic else ALL_TOPICS
+    unknown = [t for t in names if t not in ALL_TOPICS]
+    if unknown:
+        raise _fail(f"unknown topic {unknown[0]!r}; mesh topics: {', '.join(ALL_TOPICS)}")
+    _stop_on_sigterm()
+    run_tail(
+        KafkaSettings(),
+        topic_names=names,
+        chain=chain,
+        follow=follow,
+        from_beginning=from_beginning,
+        emit=lambda line: console.print(line, markup=False, soft_wrap=True),
+    )
+
+
+@contracts_app.command("export")
+def contracts_export(
+    directory: Annotated[Path, typer.Argument(help="Output directory.")],
+) -> None:
+    """Write one JSON Schema per event (the full CloudEvent with its data)."""
+    from contracts.schema import export_json_schemas
+
+    for path in export_json_schemas(directory):
+        console.print(f"wrote {path}")
+
+
+@contracts_app.command("asyncapi")
+def contracts_asyncapi(
+    out: Annotated[Path, typer.Option(help="Output file (.json or .yaml).")] = Path(
+        "asyncapi.json"
+    ),
+) -> None:
+    """Generate the AsyncAPI document of the mesh from the services (FastStream)."""
+    from services.asyncapi import mesh_asyncapi
+
+    spec = mesh_asyncapi()
+    text = spec.to_yaml() if out.suffix in (".yaml", ".yml") else json.dumps(
+        spec.to_jsonable(), indent=2
+    )
+    out.write_text(text)
+    console.print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,54 @@
+"""One readable line per event for ``bentomesh events tail``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contracts.envelope import CloudEvent
+from contracts.events import (
+    BentoBuilt,
+    Deployed,
+    HealthAlert,
+    ImageReady,
+    ModelRegistered,
+    StageFailed,
+)
+
+
+def _summary(data: Any) -> str:
+    match data:
+        case ModelRegistered():
+            fw = data.framework or "auto"
+            return f"{data.task} {fw} features={len(data.features)} sha256={data.artifact_sha256[:12]}"
+        case BentoBuilt():
+            return f"bento={data.bento_tag} template={data.template} {data.build_seconds:.1f}s"
+        case ImageReady():
+            what = data.image_ref or data.bento_tag
+            return f"{data.backend} {what} {data.size_bytes / 1e6:.0f}MB {data.build_seconds:.1f}s"
+        case Deployed():
+            replaced = f" replaced={data.replaced_version}" if data.replaced_version else ""
+            return f"{data.runtime} {data.endpoint_url}{replaced}"
+        case HealthAlert():
+            return f"{data.severity.upper()} {data.state} {data.rule}: {data.message}"
+        case StageFailed():
+            retry = " (retryable)" if data.retryable else ""
+            return f"{data.stage} {data.error_type}{retry}: {data.reason}"
+    return ""
+
+
+def event_line(event: CloudEvent[Any]) -> str:
+    short_type = event.type.removeprefix("bentomesh.").removesuffix(".v1")
+    when = event.time.strftime("%H:%M:%S.%f")[:-3]
+    subject = event.subject or "-"
+    return f"{when}  {short_type:<18} {subject:<24} {_summary(event.data)}  chain={event.chainid[:8]}"
+
+
+def dead_letter_line(when: str, headers: dict[str, str], size: int) -> str:
+    origin = (
+        f"{headers.get('source-topic', '?')}[{headers.get('source-partition', '?')}]"
+        f"@{headers.get('source-offset', '?')}"
+    )
+    return (
+        f"{when}  {'dead-letter':<18} {origin:<24} {headers.get('service', '?')}: "
+        f"{headers.get('reason', '?')} ({size} bytes)"
+    )

@@ -1,0 +1,158 @@
+"""The mesh on one machine: the embedded broker (unless one answers) and every service process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from contracts.kafka import KafkaSettings
+from services.registry import SERVICES, ServiceInfo
+from services.runtime.embedded_broker import EmbeddedBroker, free_port, port_open
+from services.runtime.errors import BrokerUnavailableError, MeshError
+from services.runtime.settings import RuntimeSettings
+from services.runtime.topics import ensure_topics
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ServiceProcess:
+    info: ServiceInfo
+    port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def state(self) -> str:
+        if self.process is None:
+            return "stopped"
+        if self.process.poll() is not None:
+            return f"exited ({self.process.returncode})"
+        try:
+            response = httpx.get(f"{self.url}/healthz", timeout=1.0)
+        except httpx.HTTPError:
+            return "starting"
+        return "healthy" if response.status_code < 300 else "unhealthy"
+
+
+def _split_bootstrap(bootstrap: str) -> tuple[str, int]:
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    return host or "127.0.0.1", int(port)
+
+
+class LocalMesh:
+    """Start with :meth:`start`, stop with :meth:`stop`; also a context manager."""
+
+    def __init__(
+        self,
+        kafka: KafkaSettings | None = None,
+        runtime: RuntimeSettings | None = None,
+        *,
+        services: tuple[ServiceInfo, ...] = SERVICES,
+        free_ports: bool = False,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.kafka = kafka or KafkaSettings()
+        self.runtime = runtime or RuntimeSettings()
+        self.services = services
+        self.free_ports = free_ports
+        self.extra_env = extra_env or {}
+        self.broker: EmbeddedBroker | None = None
+        self.processes: list[ServiceProcess] = []
+        self.log_dir = self.runtime.home / "logs"
+
+    @property
+    def broker_is_embedded(self) -> bool:
+        return self.broker is not None
+
+    def start(self, progress: Progress = lambda _: None, *, timeout: float = 60.0) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        host, port = _split_bootstrap(self.kafka.bootstrap_servers)
+        if port_open(host, port):
+            progress(f"broker: using the one at {self.kafka.bootstrap_servers}")
+        elif host in ("127.0.0.1", "localhost"):
+            self.broker = EmbeddedBroker(port, log_path=self.log_dir / "broker.log").start()
+            progress(f"broker: embedded Tansu on {self.broker.bootstrap_servers}")
+        else:
+            raise BrokerUnavailableError(
+                f"no broker answers at {self.kafka.bootstrap_servers}; start it or unset "
+                "BENTOMESH_KAFKA_BOOTSTRAP_SERVERS to use the embedded one"
+            )
+        created = asyncio.run(ensure_topics(self.kafka, partitions=self.runtime.partitions))
+        progress(f"topics: {len(created)} created")
+        env = {
+            **os.environ,
+            "BENTOMESH_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
+            "BENTOMESH_HOME": str(self.runtime.home),
+            "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
+        }
+        for info in self.services:
+            svc_port = free_port() if self.free_ports or port_open("127.0.0.1", info.port) else info.port
+            proc = ServiceProcess(info, svc_port, self.log_dir / f"{info.name}.log")
+            with open(proc.log_path, "ab") as log:
+                proc.process = subprocess.Popen(
+                    [sys.executable, "-m", "services", info.name, "--port", str(svc_port)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                )
+            self.processes.append(proc)
+            progress(f"{info.name}: started (pid {proc.process.pid}, http {proc.url})")
+        self.wait_healthy(progress, timeout=timeout)
+
+    def wait_healthy(self, progress: Progress, *, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        pending = list(self.processes)
+        while pending:
+            for proc in list(pending):
+                state = proc.state()
+                if state == "healthy":
+                    pending.remove(proc)
+                    progress(f"{proc.info.name}: healthy")
+                elif state.startswith("exited"):
+                    raise MeshError(f"{proc.info.name} {state}; see {proc.log_path}")
+            if time.monotonic() > deadline:
+                names = ", ".join(p.info.name for p in pending)
+                raise MeshError(f"not healthy within {timeout:.0f}s: {names}; see {self.log_dir}")
+            time.sleep(0.2)
+
+    def stop(self, progress: Progress = lambda _: None) -> None:
+        for proc in reversed(self.processes):
+            if proc.process and proc.process.poll() is None:
+                proc.process.send_signal(signal.SIGTERM)
+        for proc in reversed(self.processes):
+            if proc.process is None:
+                continue
+            try:
+                proc.process.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.process.kill()
+                proc.process.wait()
+            progress(f"{proc.info.name}: stopped")
+        self.processes.clear()
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+            progress("broker: stopped")
+
+    def __enter__(self) -> LocalMesh:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,25 @@
+"""``services.packager.app:app`` — run with ``faststream run`` or ``python -m services packager``."""
+
+from __future__ import annotations
+
+from faststream.asgi import AsgiFastStream
+
+from services.packager.pipeline import PackagerSettings
+from services.packager.service import packager_stage
+from services.runtime.app import create_service_app
+from services.runtime.stage import stage_router
+
+
+def create_app(settings: PackagerSettings | None = None) -> AsgiFastStream:
+    spec = packager_stage(settings)
+    return create_service_app(
+        "packager",
+        lambda broker_ref, metrics: stage_router(spec, broker_ref=broker_ref, metrics=metrics),
+    )
+
+
+def __getattr__(name: str) -> AsgiFastStream:
+    # `faststream run services.packager.app:app` builds the app on first access only
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

@@ -1,0 +1,228 @@
+"""From ``ModelRegistered`` to a built bento: verify, load, check, store, generate, build.
+
+Plain functions, no Kafka: the packager service and ``bentomesh build`` both call :func:`package`.
+Safe to repeat: the same name, version and digest reuse the stored model and the built bento.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bentoml
+import numpy as np
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.events import BentoBuilt, ModelRegistered
+from services.packager import frameworks, intake
+from services.packager.bentofile import BentoConfig, ContainerConfig, pinned_requirements
+from services.packager.errors import BuildFailed, InvalidRegistration
+from services.packager.store import save_model, serving_config
+from services.packager.templates import TEMPLATES, write_build_context
+
+
+class PackagerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BENTOMESH_", extra="ignore")
+
+    home: Path = Field(default=Path.home() / ".bentomesh")
+    artifact_roots: str = Field(
+        default="",
+        description="':'-separated directories artifacts may be read from; "
+        "default: $BENTOMESH_HOME/artifacts.",
+    )
+    build_timeout_s: float = Field(default=900, description="Limit for one bento build.")
+    base_image: str | None = Field(default=None, description="Base image for containers.")
+
+    def roots(self) -> tuple[Path, ...]:
+        return intake.parse_roots(self.artifact_roots or str(self.home / "artifacts"))
+
+
+@dataclass(frozen=True)
+class PackagedBento:
+    built: BentoBuilt
+    reused: bool
+
+
+def _calibration(event: ModelRegistered, roots: tuple[Path, ...]) -> tuple[Any, Any] | None:
+    if event.calibration is None:
+        return None
+    path = intake.resolve_artifact(event.calibration.uri, roots)
+    intake.verify_digest(path, event.calibration.sha256, what="calibration data")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            x, y = np.asarray(data["X"], dtype=float), np.asarray(data["y"], dtype=float).ravel()
+    except (KeyError, ValueError, OSError) as exc:
+        raise InvalidRegistration(
+            f"calibration data {path.name} must be an .npz with numeric arrays 'X' and 'y': {exc}"
+        ) from exc
+    if x.ndim != 2 or x.shape[1] != len(event.features) or len(x) != len(y):
+        raise InvalidRegistration(
+            f"calibration X has shape {x.shape} and y {y.shape}; expected (n, "
+            f"{len(event.features)}) and (n,)"
+        )
+    if len(y) < 20:
+        raise InvalidRegistration(f"calibration data has {len(y)} rows; at least 20 are needed")
+    return x, y
+
+
+def _class_labels(event: ModelRegistered, loaded: frameworks.LoadedModel) -> list[str]:
+    probe = np.zeros((1, len(event.features)))
+    columns = np.asarray(loaded.model.predict_proba(probe)).shape[-1]
+    columns = 2 if columns == 1 else columns  # binary boosters return one column
+    labels = list(event.class_labels) if event.class_labels else frameworks.class_labels_of(loaded)
+    labels = labels or [str(i) for i in range(columns)]
+    if len(labels) != columns:
+        raise InvalidRegistration(
+            f"class_labels has {len(labels)} names but the model predicts {columns} classes"
+        )
+    return labels
+
+
+def _serving_model(loaded: frameworks.LoadedModel, task: str) -> Any:
+    """The object the served bento will call, to compute things exactly as it will."""
+    from services.packager.serving.bentomesh_serving import _LightGBMClassifier, _Regressor
+
+    if loaded.artifact_format == "lightgbm-txt":
+        return _LightGBMClassifier(loaded.model) if task == "classification" else _Regressor(
+            loaded.model
+        )
+    return loaded.model
+
+
+def find_bento(tag: str) -> bentoml.Bento | None:
+    try:
+        return bentoml.bentos.get(tag)
+    except bentoml.exceptions.NotFound:
+        return None
+
+
+def _dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def build_bento(context: Path, version: str, timeout: float) -> str:
+    """Run ``bentoml build`` in a child process (fresh imports per bento); returns the tag."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bentoml", "build", str(context), "--version", version,
+         "--output", "tag"],
+        cwd=context,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "BENTOML_DO_NOT_TRACK": "True"},
+        check=False,
+    )
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-30:])
+        raise BuildFailed(f"bentoml build failed with exit code {result.returncode}", details=tail)
+    for line in result.stdout.splitlines():
+        if line.startswith("__tag__:"):
+            return line.removeprefix("__tag__:").strip()
+    raise BuildFailed("bentoml build printed no tag", details=result.stdout[-2000:])
+
+
+def package(
+    event: ModelRegistered,
+    *,
+    chain_id: str,
+    settings: PackagerSettings | None = None,
+    progress: Any = None,
+) -> PackagedBento:
+    """Verify, load and check the artifact, store the model, generate and build the bento."""
+    settings = settings or PackagerSettings()
+    say = progress or (lambda _msg: None)
+    started = time.perf_counter()
+    roots = settings.roots()
+
+    artifact = intake.resolve_artifact(event.artifact_uri, roots)
+    intake.verify_digest(artifact, event.artifact_sha256)
+    say("artifact verified")
+    calibration = _calibration(event, roots) if event.task == "regression" else None
+
+    bento_tag = f"{event.model_name}:{event.model_version}"
+    existing = find_bento(bento_tag)
+    if existing is not None and existing.info.labels.get("bentomesh.sha256") == event.artifact_sha256[:63]:
+        say("bento already built; reusing it")
+        return PackagedBento(_built(event, existing, started, reused_from=existing), reused=True)
+
+    loaded = frameworks.load_artifact(artifact, event.task, event.framework)
+    frameworks.check_task(loaded, event.task)
+    frameworks.check_feature_count(loaded, len(event.features))
+    serving = _serving_model(loaded, event.task)
+    labels = _class_labels(event, frameworks.LoadedModel(serving, loaded.framework,
+                                                          loaded.artifact_format)) \
+        if event.task == "classification" else None
+    scores = None
+    if calibration is not None:
+        x_cal, y_cal = calibration
+        scores = np.abs(y_cal - np.asarray(serving.predict(x_cal), dtype=float).ravel())
+    say(f"loaded {loaded.framework} model ({loaded.artifact_format})")
+
+    config = serving_config(event, loaded, class_labels=labels, conformal_scores=scores)
+    stored = save_model(event, loaded, artifact, config, chain_id=chain_id)
+    say(f"model {'reused' if stored.reused else 'saved'} as {stored.tag}")
+
+    template = TEMPLATES[event.task]
+    options: dict[str, Any] = {}
+    if event.task == "regression":
+        options["return_intervals"] = scores is not None
+    if event.task == "causal" and event.causal is not None:
+        options.update(treatment=event.causal.treatment, outcome=event.causal.outcome)
+    source = template.create(
+        model_tag=stored.tag,
+        service_name=event.model_name.replace("-", "_"),
+        description=f"{event.task} model {event.model_name} version {event.model_version}",
+        workers=event.deployment.workers,
+        **options,
+    )
+    bento_config = BentoConfig(
+        service=template.service_ref(),
+        name=event.model_name,
+        version=event.model_version,
+        description=f"BentoMesh {event.task} service for {stored.tag}",
+        packages=tuple(pinned_requirements(loaded.framework, dict(event.library_versions))),
+        labels={
+            "bentomesh.sha256": event.artifact_sha256[:63],
+            "bentomesh.task": event.task,
+            "bentomesh.framework": loaded.framework,
+            "bentomesh.template": template.TEMPLATE,
+        },
+        container=ContainerConfig(base_image=settings.base_image),
+    )
+    context = settings.home / "builds" / event.model_name / event.model_version
+    write_build_context(context, source, bento_config.to_yaml())
+    say("building bento")
+    tag = build_bento(context, event.model_version, settings.build_timeout_s)
+    bento = bentoml.bentos.get(tag)
+    say(f"built {tag}")
+    return PackagedBento(_built(event, bento, started, loaded.framework), reused=False)
+
+
+def _built(
+    event: ModelRegistered,
+    bento: bentoml.Bento,
+    started: float,
+    framework: str | None = None,
+    reused_from: bentoml.Bento | None = None,
+) -> BentoBuilt:
+    labels = bento.info.labels
+    models = bento.info.models
+    return BentoBuilt(
+        model_name=event.model_name,
+        model_version=event.model_version,
+        framework=framework or labels.get("bentomesh.framework", "sklearn"),  # type: ignore[arg-type]
+        task=event.task,
+        bento_tag=str(bento.tag),
+        model_tag=str(models[0].tag) if models else f"{event.model_name}:{event.model_version}",
+        template=labels.get("bentomesh.template", event.task),  # type: ignore[arg-type]
+        bento_path=str(bento.path),
+        size_bytes=_dir_size(Path(bento.path)),
+        build_seconds=round(time.perf_counter() - started, 3),
+        deployment=event.deployment,
+    )

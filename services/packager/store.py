@@ -1,0 +1,102 @@
+"""Save a verified model into the BentoML model store, once per name and version."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bentoml
+import numpy as np
+
+from contracts.events import ModelRegistered
+from services.packager.errors import VersionConflict
+from services.packager.frameworks import LoadedModel
+from services.packager.serving.bentomesh_serving import ARTIFACT_FILES
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    tag: str
+    path: Path
+    config: dict[str, Any]
+    reused: bool
+
+
+def model_tag(event: ModelRegistered) -> str:
+    return f"{event.model_name}:{event.model_version}"
+
+
+def find_model(tag: str) -> bentoml.Model | None:
+    try:
+        return bentoml.models.get(tag)
+    except bentoml.exceptions.NotFound:
+        return None
+
+
+def serving_config(
+    event: ModelRegistered,
+    loaded: LoadedModel,
+    *,
+    class_labels: list[str] | None,
+    conformal_scores: np.ndarray[Any, Any] | None,
+) -> dict[str, Any]:
+    """What the generated service reads at start-up (``bentomesh.json`` beside the model)."""
+    return {
+        "model_name": event.model_name,
+        "model_version": event.model_version,
+        "task": event.task,
+        "framework": loaded.framework,
+        "artifact_format": loaded.artifact_format,
+        "artifact_sha256": event.artifact_sha256,
+        "features": [f.model_dump() for f in event.features],
+        "class_labels": class_labels,
+        "conformal_scores": (
+            np.sort(conformal_scores).tolist() if conformal_scores is not None else None
+        ),
+        "causal": event.causal.model_dump() if event.causal else None,
+    }
+
+
+def save_model(
+    event: ModelRegistered,
+    loaded: LoadedModel,
+    artifact: Path,
+    config: dict[str, Any],
+    *,
+    chain_id: str,
+) -> StoredModel:
+    """Copy the verified artifact into the store; reuse an identical earlier save."""
+    tag = model_tag(event)
+    existing = find_model(tag)
+    if existing is not None:
+        previous = existing.info.metadata.get("artifact_sha256")
+        if previous != event.artifact_sha256:
+            raise VersionConflict(
+                f"{tag} is already in the model store from an artifact with SHA-256 {previous}; "
+                "a version is immutable, register the new artifact as a new version"
+            )
+        stored_config = json.loads((Path(existing.path) / "bentomesh.json").read_text())
+        return StoredModel(tag=str(existing.tag), path=Path(existing.path), config=stored_config,
+                           reused=True)
+    labels = {
+        "framework": loaded.framework,
+        "task": event.task,
+        "bentomesh.chain": chain_id[:63],
+        **{k: v for k, v in event.tags.items() if len(k) < 64 and len(v) < 64},
+    }
+    metadata = {
+        "artifact_sha256": event.artifact_sha256,
+        "features": [f.name for f in event.features],
+        "class_labels": config.get("class_labels"),
+        "metrics": dict(event.metrics),
+        "chain_id": chain_id,
+        "library_versions": dict(event.library_versions),
+    }
+    with bentoml.models.create(tag, labels=labels, metadata=metadata) as model:
+        shutil.copyfile(artifact, Path(model.path) / ARTIFACT_FILES[loaded.artifact_format])
+        (Path(model.path) / "bentomesh.json").write_text(json.dumps(config))
+    saved = bentoml.models.get(tag)
+    return StoredModel(tag=str(saved.tag), path=Path(saved.path), config=config, reused=False)

@@ -1,0 +1,30 @@
+"""The services of the mesh, in pipeline order, with their default HTTP ports."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from faststream.asgi import AsgiFastStream
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    name: str
+    port: int
+    summary: str
+
+    @property
+    def module(self) -> str:
+        return f"services.{self.name}"
+
+    def create_app(self) -> AsgiFastStream:
+        module = importlib.import_module(f"{self.module}.app")
+        app: AsgiFastStream = module.create_app()
+        return app
+
+
+SERVICES: tuple[ServiceInfo, ...] = (
+    ServiceInfo("packager", 8101, "ModelRegistered -> BentoBuilt"),
+)
+
