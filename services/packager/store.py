@@ -95,6 +95,7 @@ def save_model(
         "chain_id": chain_id,
         "library_versions": dict(event.library_versions),
     }
+    metadata = {k: v for k, v in metadata.items() if v is not None}
     with bentoml.models.create(tag, labels=labels, metadata=metadata) as model:
         shutil.copyfile(artifact, Path(model.path) / ARTIFACT_FILES[loaded.artifact_format])
         (Path(model.path) / "bentomesh.json").write_text(json.dumps(config))

@@ -1,0 +1,1 @@
+"""Running built bentos: a local ``bentoml serve`` process with readiness checks."""

@@ -1,0 +1,105 @@
+"""A bento served by a local ``bentoml serve`` child process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from services.runtime.embedded_broker import free_port
+from services.runtime.errors import MeshError
+
+
+class NotReadyError(MeshError):
+    """The service did not answer ``/readyz`` in time, or exited."""
+
+
+class LocalBentoServer:
+    """``bentoml serve TAG`` on 127.0.0.1, one OpenMP thread per worker."""
+
+    def __init__(
+        self,
+        bento_tag: str,
+        *,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        log_path: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.bento_tag = bento_tag
+        self.port = port or free_port()
+        self.host = host
+        self.log_path = log_path
+        self.env = env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> LocalBentoServer:
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bentoml", "serve", self.bento_tag,
+             "--host", self.host, "--port", str(self.port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={
+                **os.environ,
+                "OMP_NUM_THREADS": "1",
+                "BENTOML_DO_NOT_TRACK": "True",
+                **self.env,
+            },
+            start_new_session=True,
+        )
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def ready(self, timeout: float = 1.0) -> bool:
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=timeout).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def wait_ready(self, timeout: float = 60.0) -> float:
+        """Seconds it took to become ready; raises NotReadyError otherwise."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if not self.alive():
+                code = self.process.returncode if self.process else None
+                raise NotReadyError(f"{self.bento_tag} exited with code {code} before ready")
+            if self.ready():
+                return time.monotonic() - started
+            time.sleep(0.1)
+        raise NotReadyError(f"{self.bento_tag} not ready on {self.url} within {timeout:.0f}s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def __enter__(self) -> LocalBentoServer:
+        self.start().wait_ready()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

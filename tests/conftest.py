@@ -1,0 +1,53 @@
+"""Shared fixtures: one isolated BentoML/BentoMesh home and one real broker per test session."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# BentoML reads BENTOML_HOME when it is imported: isolate the session before anything imports it.
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="bentomesh-tests-"))
+os.environ["BENTOML_HOME"] = str(_SESSION_HOME / "bentoml")
+os.environ["BENTOMESH_HOME"] = str(_SESSION_HOME / "mesh")
+os.environ["BENTOMESH_ARTIFACT_ROOTS"] = str(_SESSION_HOME / "artifacts")
+os.environ["BENTOML_DO_NOT_TRACK"] = "True"
+(_SESSION_HOME / "artifacts").mkdir(parents=True, exist_ok=True)
+
+from contracts.kafka import KafkaSettings  # noqa: E402
+from services.runtime.embedded_broker import EmbeddedBroker  # noqa: E402
+from services.runtime.topics import ensure_topics  # noqa: E402
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("BENTOMESH_KEEP_TEST_HOME") != "1":
+        shutil.rmtree(_SESSION_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def session_home() -> Path:
+    return _SESSION_HOME
+
+
+@pytest.fixture(scope="session")
+def artifact_root(session_home: Path) -> Path:
+    return session_home / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[EmbeddedBroker]:
+    """A real Kafka-protocol broker (Tansu) with the mesh topics, shared by the session."""
+    with EmbeddedBroker(log_path=_SESSION_HOME / "broker.log") as embedded:
+        settings = KafkaSettings(bootstrap_servers=embedded.bootstrap_servers)
+        asyncio.run(ensure_topics(settings, partitions=3))
+        yield embedded
+
+
+@pytest.fixture(scope="session")
+def kafka(broker: EmbeddedBroker) -> KafkaSettings:
+    return KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
