@@ -74,6 +74,7 @@ def decode(raw: bytes | str) -> CloudEvent[Any]:
     data_type = DATA_BY_EVENT_TYPE.get(event_type) if isinstance(event_type, str) else None
     if data_type is None:
         known = ", ".join(sorted(DATA_BY_EVENT_TYPE))
-        raise EventDecodeError(f"unknown event type {event_type!r}; expected one of {known}",
-                               field="type")
+        raise EventDecodeError(
+            f"unknown event type {event_type!r}; expected one of {known}", field="type"
+        )
     return decode_as(raw, data_type)

@@ -1,7 +1,8 @@
 """CloudEvents 1.0 envelope (structured JSON mode) with BentoMesh lineage extensions.
 
-``chainid`` is one id for the whole life of one model version: its ``ModelRegistered`` and every
-event that follows from it carry it. ``causationid`` is the ``id`` of the event that caused this one.
+``chainid`` is one id for the whole life of one model version: its ``ModelRegistered`` and
+every event that follows from it carry it. ``causationid`` is the ``id`` of the event that caused
+this one.
 Follow-up events get a deterministic id derived from their cause, so a stage that processes a
 redelivered event emits an event with the same id, and consumers can drop the duplicate.
 """
@@ -58,6 +59,11 @@ class CloudEvent(BaseModel, Generic[DataT]):
         return self
 
 
+def event_class(data_type: type[DataT]) -> type[CloudEvent[DataT]]:
+    """``CloudEvent[data_type]``, the envelope model for one data type."""
+    return CloudEvent[data_type]  # type: ignore[valid-type]
+
+
 def _subject_of(data: EventData) -> str | None:
     name = getattr(data, "model_name", None)
     version = getattr(data, "model_version", None)
@@ -69,7 +75,7 @@ def _subject_of(data: EventData) -> str | None:
 def new_chain(data: DataT, *, source: str, chainid: str | None = None) -> CloudEvent[DataT]:
     """Start a lineage chain with ``data`` (normally a ``ModelRegistered``)."""
     event_id = str(uuid.uuid4())
-    return CloudEvent[type(data)](  # type: ignore[misc]
+    return event_class(type(data))(
         id=event_id,
         source=source,
         type=type(data).EVENT_TYPE,
@@ -89,7 +95,7 @@ def follow_up(
     """
     event_type = type(data).EVENT_TYPE
     event_id = str(uuid.uuid5(_LINEAGE_NAMESPACE, f"{cause.id}/{event_type}/{key}"))
-    return CloudEvent[type(data)](  # type: ignore[misc]
+    return event_class(type(data))(
         id=event_id,
         source=source,
         type=event_type,

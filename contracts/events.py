@@ -195,7 +195,9 @@ class ImageReady(EventData):
         description="'docker' for a container image, 'process' when the bento is served directly."
     )
     image_ref: str | None = Field(
-        default=None, description="Image reference (docker backend).", examples=["bentomesh/churn:3"]
+        default=None,
+        description="Image reference (docker backend).",
+        examples=["bentomesh/churn:3"],
     )
     image_digest: str | None = Field(default=None, description="Image id (sha256:...).")
     size_bytes: int = Field(ge=0, description="Image size, or bento size for 'process'.")

@@ -27,4 +27,3 @@ class ServiceInfo:
 SERVICES: tuple[ServiceInfo, ...] = (
     ServiceInfo("packager", 8101, "ModelRegistered -> BentoBuilt"),
 )
-

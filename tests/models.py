@@ -32,7 +32,9 @@ class ModelCase:
     class_labels: tuple[str, ...] | None = None
 
 
-def classification_data(n: int = 600, seed: int = 0) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+def classification_data(
+    n: int = 600, seed: int = 0
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, N_FEATURES))
     logits = 1.5 * x[:, 0] - x[:, 1] + 0.5 * x[:, 2] * x[:, 3]
@@ -72,8 +74,15 @@ def make_case(kind: str, directory: Path) -> ModelCase:
             model = lightgbm.LGBMClassifier(n_estimators=30, verbose=-1).fit(x, y)
         path = _save(model, directory / f"{kind}.joblib")
         x_test, _ = classification_data(50, seed=1)
-        return ModelCase(kind, "classification", framework, path, model, x_test,  # type: ignore[arg-type]
-                         class_labels=labels)
+        return ModelCase(
+            kind,
+            "classification",
+            framework,
+            path,
+            model,
+            x_test,  # type: ignore[arg-type]
+            class_labels=labels,
+        )
     if role == "regressor":
         x, y = regression_data(2000, seed=0)
         x_cal, y_cal = regression_data(1000, seed=1)
@@ -105,16 +114,21 @@ def make_case(kind: str, directory: Path) -> ModelCase:
     t = rng.binomial(1, 0.5, size=n)
     tau = 1 + 2 * x[:, 0]
     y = tau * t + x[:, 1] + 0.5 * x[:, 2] + rng.normal(scale=0.5, size=n)
-    common = {"model_y": LassoCV(), "model_t": LogisticRegressionCV(), "discrete_treatment": True,
-              "random_state": 0}
+    common = {
+        "model_y": LassoCV(),
+        "model_t": LogisticRegressionCV(),
+        "discrete_treatment": True,
+        "random_state": 0,
+    }
     if role == "lineardml":
         model = LinearDML(**common).fit(y, t, X=x)
     else:
         model = CausalForestDML(n_estimators=100, **common).fit(y, t, X=x)
     path = _save(model, directory / f"{kind}.joblib")
     x_test = np.random.default_rng(3).normal(size=(200, N_FEATURES))
-    return ModelCase(kind, "causal", "econml", path, model, x_test,
-                     true_effect=1 + 2 * x_test[:, 0])
+    return ModelCase(
+        kind, "causal", "econml", path, model, x_test, true_effect=1 + 2 * x_test[:, 0]
+    )
 
 
 ALL_KINDS = (

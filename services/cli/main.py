@@ -70,13 +70,28 @@ def broker(
         console.print("broker stopped")
 
 
+def _progress_printer(status: Any, out: Console = console) -> Any:
+    """Print each progress message and show it as the spinner's text."""
+
+    def show(message: str) -> None:
+        out.print(f"  {message}")
+        status.update(message)
+
+    return show
+
+
 def _status_table(mesh: Any) -> Table:
     table = Table(title="BentoMesh", title_justify="left")
     for column in ("service", "state", "pid", "http", "uptime"):
         table.add_column(column)
     broker_state = "embedded" if mesh.broker_is_embedded else "external"
-    table.add_row("broker", broker_state, str(mesh.broker.pid if mesh.broker else "-"),
-                  mesh.kafka.bootstrap_servers, "")
+    table.add_row(
+        "broker",
+        broker_state,
+        str(mesh.broker.pid if mesh.broker else "-"),
+        mesh.kafka.bootstrap_servers,
+        "",
+    )
     for proc in mesh.processes:
         state = proc.state()
         color = "green" if state == "healthy" else "yellow" if state == "starting" else "red"
@@ -98,7 +113,7 @@ def up(
     mesh = LocalMesh()
     try:
         with console.status("starting the mesh") as status:
-            mesh.start(lambda line: (console.print(f"  {line}"), status.update(line)), timeout=timeout)
+            mesh.start(_progress_printer(status), timeout=timeout)
         console.print(f"mesh up; logs in {mesh.log_dir}. Ctrl-C stops it.")
         with Live(_status_table(mesh), console=console, refresh_per_second=1) as live:
             while True:
@@ -112,57 +127,188 @@ def up(
         mesh.stop(lambda line: console.print(f"  {line}"))
 
 
-@app.command()
-def register(
-    model_path: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Model file.")],
-    name: Annotated[str, typer.Option(help="Model name (slug).")],
-    version: Annotated[str, typer.Option(help="Model version.")],
-    task: Annotated[str, typer.Option(help="classification | regression | causal")],
-    features: Annotated[
-        str | None, typer.Option(help="Comma-separated feature names, in model order.")
-    ] = None,
-    framework: Annotated[
-        str | None, typer.Option(help="sklearn | xgboost | lightgbm | econml (default: detect)")
-    ] = None,
-    class_labels: Annotated[str | None, typer.Option(help="Comma-separated class names.")] = None,
-    calibration: Annotated[
-        Path | None, typer.Option(exists=True, help=".npz with X and y for regression intervals.")
-    ] = None,
-    treatment: Annotated[str | None, typer.Option(help="Treatment name (causal).")] = None,
-    outcome: Annotated[str | None, typer.Option(help="Outcome name (causal).")] = None,
-    runtime: Annotated[str, typer.Option(help="auto | docker | process")] = "auto",
-) -> None:
-    """Publish ModelRegistered for a model file (digest computed here)."""
+ModelPath = Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Model file.")]
+NameOpt = Annotated[str, typer.Option(help="Model name (slug).")]
+VersionOpt = Annotated[str, typer.Option(help="Model version.")]
+TaskOpt = Annotated[str, typer.Option(help="classification | regression | causal")]
+FeaturesOpt = Annotated[
+    str | None, typer.Option(help="Comma-separated feature names, in model order.")
+]
+FrameworkOpt = Annotated[
+    str | None, typer.Option(help="sklearn | xgboost | lightgbm | econml (default: detect)")
+]
+LabelsOpt = Annotated[str | None, typer.Option(help="Comma-separated class names.")]
+CalibrationOpt = Annotated[
+    Path | None, typer.Option(exists=True, help=".npz with X and y for regression intervals.")
+]
+TreatmentOpt = Annotated[str | None, typer.Option(help="Treatment name (causal).")]
+OutcomeOpt = Annotated[str | None, typer.Option(help="Outcome name (causal).")]
+RuntimeOpt = Annotated[str, typer.Option(help="auto | docker | process")]
+
+
+def _registration(
+    model_path: Path,
+    name: str,
+    version: str,
+    task: str,
+    features: str | None,
+    framework: str | None,
+    class_labels: str | None,
+    calibration: Path | None,
+    treatment: str | None,
+    outcome: str | None,
+    runtime: str,
+) -> Any:
+    """The ModelRegistered data for the command line options, or a clear error."""
     from pydantic import ValidationError
 
     from contracts.events import DeploymentPrefs
-    from contracts.publish import publish_model_registered
+    from contracts.publish import build_model_registered
 
     feature_names = _split(features)
     if not feature_names:
         raise _fail("--features is required: the feature names in the order the model expects")
     try:
-        event = publish_model_registered(
+        return build_model_registered(
             model_path,
             name=name,
             version=version,
-            task=task,
+            task=task,  # type: ignore[arg-type]
             features=feature_names,
-            framework=framework,
+            framework=framework,  # type: ignore[arg-type]
             class_labels=_split(class_labels),
             calibration_path=calibration,
             treatment=treatment,
             outcome=outcome,
-            deployment=DeploymentPrefs(runtime=runtime),  # type: ignore[arg-type]
-            source="bentomesh/cli",
+            deployment=DeploymentPrefs(runtime=runtime),
         )
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         raise _fail(f"{field}: {first['msg']}") from exc
-    except Exception as exc:  # noqa: BLE001 - report any broker error to the user plainly
-        raise _fail(f"could not publish: {exc}") from exc
+
+
+@app.command()
+def register(
+    model_path: ModelPath,
+    name: NameOpt,
+    version: VersionOpt,
+    task: TaskOpt,
+    features: FeaturesOpt = None,
+    framework: FrameworkOpt = None,
+    class_labels: LabelsOpt = None,
+    calibration: CalibrationOpt = None,
+    treatment: TreatmentOpt = None,
+    outcome: OutcomeOpt = None,
+    runtime: RuntimeOpt = "auto",
+) -> None:
+    """Publish ModelRegistered for a model file (its digest is computed here)."""
+    import asyncio
+
+    from contracts.envelope import new_chain
+    from contracts.publish import send_event
+
+    data = _registration(
+        model_path,
+        name,
+        version,
+        task,
+        features,
+        framework,
+        class_labels,
+        calibration,
+        treatment,
+        outcome,
+        runtime,
+    )
+    event = new_chain(data, source="bentomesh/cli")
+    settings = KafkaSettings()
+    try:
+        asyncio.run(send_event(event, settings))
+    except Exception as exc:
+        raise _fail(f"could not publish to {settings.bootstrap_servers}: {exc}") from exc
     console.print(f"registered {name}:{version}  event={event.id}  chain={event.chainid}")
+
+
+@app.command()
+def build(
+    model_path: ModelPath,
+    name: NameOpt,
+    version: VersionOpt,
+    task: TaskOpt,
+    features: FeaturesOpt = None,
+    framework: FrameworkOpt = None,
+    class_labels: LabelsOpt = None,
+    calibration: CalibrationOpt = None,
+    treatment: TreatmentOpt = None,
+    outcome: OutcomeOpt = None,
+) -> None:
+    """Package a model into a bento without Kafka (for CI pipelines); prints the bento tag."""
+    from services.packager.pipeline import PackagerSettings, package
+    from services.runtime.errors import StageError
+
+    data = _registration(
+        model_path,
+        name,
+        version,
+        task,
+        features,
+        framework,
+        class_labels,
+        calibration,
+        treatment,
+        outcome,
+        "auto",
+    )
+    settings = PackagerSettings()
+    # the person running this command chose the file: its directory is an allowed root
+    roots = [str(model_path.resolve().parent)]
+    if calibration is not None:
+        roots.append(str(calibration.resolve().parent))
+    settings = settings.model_copy(
+        update={"artifact_roots": ":".join([settings.artifact_roots, *roots]).strip(":")}
+    )
+    try:
+        with err.status("packaging") as status:
+            result = package(
+                data,
+                chain_id=f"cli-{name}-{version}",
+                settings=settings,
+                progress=_progress_printer(status, err),
+            )
+    except StageError as exc:
+        raise _fail(
+            f"{exc.error_type}: {exc.reason}" + (f"\n{exc.details}" if exc.details else "")
+        ) from exc
+    err.print(
+        f"built in {result.built.build_seconds:.1f}s ({result.built.size_bytes / 1e3:.0f} kB)"
+    )
+    console.print(result.built.bento_tag)
+
+
+@app.command()
+def serve(
+    bento_tag: Annotated[str, typer.Argument(help="Bento to serve, e.g. churn:3.")],
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 3000,
+) -> None:
+    """Serve one bento locally until Ctrl-C."""
+    from services.serving.local import LocalBentoServer, NotReadyError
+
+    _stop_on_sigterm()
+    server = LocalBentoServer(bento_tag, port=port)
+    try:
+        with err.status(f"starting {bento_tag}"):
+            seconds = server.start().wait_ready(timeout=120)
+        console.print(f"{bento_tag} ready on {server.url} in {seconds:.1f}s (docs: {server.url}/)")
+        while server.alive():
+            time.sleep(1)
+        raise _fail(f"{bento_tag} exited")
+    except NotReadyError as exc:
+        raise _fail(str(exc)) from exc
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -218,8 +364,10 @@ def contracts_asyncapi(
     from services.asyncapi import mesh_asyncapi
 
     spec = mesh_asyncapi()
-    text = spec.to_yaml() if out.suffix in (".yaml", ".yml") else json.dumps(
-        spec.to_jsonable(), indent=2
+    text = (
+        spec.to_yaml()
+        if out.suffix in (".yaml", ".yml")
+        else json.dumps(spec.to_jsonable(), indent=2)
     )
     out.write_text(text)
     console.print(f"wrote {out}")

@@ -19,7 +19,9 @@ def _summary(data: Any) -> str:
     match data:
         case ModelRegistered():
             fw = data.framework or "auto"
-            return f"{data.task} {fw} features={len(data.features)} sha256={data.artifact_sha256[:12]}"
+            return (
+                f"{data.task} {fw} features={len(data.features)} sha256={data.artifact_sha256[:12]}"
+            )
         case BentoBuilt():
             return f"bento={data.bento_tag} template={data.template} {data.build_seconds:.1f}s"
         case ImageReady():
@@ -39,8 +41,12 @@ def _summary(data: Any) -> str:
 def event_line(event: CloudEvent[Any]) -> str:
     short_type = event.type.removeprefix("bentomesh.").removesuffix(".v1")
     when = event.time.strftime("%H:%M:%S.%f")[:-3]
-    subject = event.subject or "-"
-    return f"{when}  {short_type:<18} {subject:<24} {_summary(event.data)}  chain={event.chainid[:8]}"
+    name = getattr(event.data, "model_name", None)
+    version = getattr(event.data, "model_version", None)
+    subject = event.subject or (f"{name}:{version}" if name and version else "-")
+    return (
+        f"{when}  {short_type:<18} {subject:<24} {_summary(event.data)}  chain={event.chainid[:8]}"
+    )
 
 
 def dead_letter_line(when: str, headers: dict[str, str], size: int) -> str:

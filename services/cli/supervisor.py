@@ -101,7 +101,9 @@ class LocalMesh:
             **self.extra_env,
         }
         for info in self.services:
-            svc_port = free_port() if self.free_ports or port_open("127.0.0.1", info.port) else info.port
+            svc_port = (
+                free_port() if self.free_ports or port_open("127.0.0.1", info.port) else info.port
+            )
             proc = ServiceProcess(info, svc_port, self.log_dir / f"{info.name}.log")
             with open(proc.log_path, "ab") as log:
                 proc.process = subprocess.Popen(

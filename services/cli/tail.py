@@ -54,8 +54,8 @@ async def tail_events(
         end = await consumer.end_offsets(partitions) if not follow else {}
         while True:
             if not follow and await _caught_up(consumer, end):
-                for _, line in sorted(buffered, key=lambda item: item[0]):
-                    emit(line)
+                for _, text in sorted(buffered, key=lambda item: item[0]):
+                    emit(text)
                 return printed
             batch = await consumer.getmany(timeout_ms=200)
             if not batch and idle_timeout is not None:
@@ -77,7 +77,7 @@ async def tail_events(
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh in aiokafka
+    await consumer._client.force_metadata_update()
     return consumer.partitions_for_topic(topic) or {0}
 
 

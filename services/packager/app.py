@@ -1,4 +1,4 @@
-"""``services.packager.app:app`` — run with ``faststream run`` or ``python -m services packager``."""
+"""``services.packager.app:app``: run with ``faststream run`` or ``python -m services packager``."""
 
 from __future__ import annotations
 

@@ -65,18 +65,18 @@ def load_artifact(path: Path, task: Task, declared: Framework | None) -> LoadedM
             import lightgbm
 
             model = lightgbm.Booster(model_file=str(path))
-    except Exception as exc:  # noqa: BLE001 - any loader failure means the same thing here
+    except Exception as exc:
         raise UnloadableArtifact(
             f"{path.name} could not be loaded as {fmt}: {type(exc).__name__}: {exc}"
         ) from exc
     framework = detect_framework(model)
-    if declared is not None and declared != framework and fmt == "joblib":
-        # a scikit-learn Pipeline around an XGBoost model is still served the same way
-        if not (framework == "sklearn" and declared in ("xgboost", "lightgbm")):
-            raise UnknownFramework(
-                f"the event declares framework {declared!r} but the artifact is a "
-                f"{type(model).__module__}.{type(model).__name__} ({framework})"
-            )
+    # a scikit-learn Pipeline around an XGBoost or LightGBM model is served the same way
+    wrapped = framework == "sklearn" and declared in ("xgboost", "lightgbm")
+    if declared is not None and declared != framework and fmt == "joblib" and not wrapped:
+        raise UnknownFramework(
+            f"the event declares framework {declared!r} but the artifact is a "
+            f"{type(model).__module__}.{type(model).__name__} ({framework})"
+        )
     return LoadedModel(model=model, framework=declared or framework, artifact_format=fmt)
 
 
@@ -104,16 +104,18 @@ def check_task(loaded: LoadedModel, task: Task) -> None:
     what = f"{type(model).__module__}.{type(model).__name__}"
     if task == "causal":
         if not (hasattr(model, "effect") and hasattr(model, "effect_interval")):
-            raise TaskMismatch(f"task 'causal' needs effect() and effect_interval(); {what} has not")
+            raise TaskMismatch(
+                f"task 'causal' needs effect() and effect_interval(); {what} has not"
+            )
         return
     if not hasattr(model, "predict"):
         raise TaskMismatch(f"{what} has no predict(); it cannot serve task {task!r}")
     classifier = _is_classifier(model)
     if task == "classification" and not classifier:
         raise TaskMismatch(f"task 'classification' needs a classifier; {what} is not one")
-    if task == "classification" and _lightgbm_objective(model) is None:
-        if not hasattr(model, "predict_proba"):
-            raise TaskMismatch(f"{what} has no predict_proba(); it cannot serve probabilities")
+    native_booster = _lightgbm_objective(model) is not None
+    if task == "classification" and not native_booster and not hasattr(model, "predict_proba"):
+        raise TaskMismatch(f"{what} has no predict_proba(); it cannot serve probabilities")
     if task == "regression" and classifier:
         raise TaskMismatch(f"task 'regression' needs a regressor; {what} is a classifier")
 

@@ -22,7 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from contracts.events import BentoBuilt, ModelRegistered
 from services.packager import frameworks, intake
 from services.packager.bentofile import BentoConfig, ContainerConfig, pinned_requirements
-from services.packager.errors import BuildFailed, InvalidRegistration
+from services.packager.errors import BuildFailed, InvalidRegistration, VersionConflict
 from services.packager.store import save_model, serving_config
 from services.packager.templates import TEMPLATES, write_build_context
 
@@ -89,10 +89,20 @@ def _serving_model(loaded: frameworks.LoadedModel, task: str) -> Any:
     from services.packager.serving.bentomesh_serving import _LightGBMClassifier, _Regressor
 
     if loaded.artifact_format == "lightgbm-txt":
-        return _LightGBMClassifier(loaded.model) if task == "classification" else _Regressor(
-            loaded.model
+        return (
+            _LightGBMClassifier(loaded.model)
+            if task == "classification"
+            else _Regressor(loaded.model)
         )
     return loaded.model
+
+
+def registration_fingerprint(event: ModelRegistered) -> str:
+    """Digest of everything in the registration that shapes the bento (not metrics or tags)."""
+    import hashlib
+
+    body = event.model_dump_json(exclude={"metrics", "tags"})
+    return hashlib.sha256(body.encode()).hexdigest()[:32]
 
 
 def find_bento(tag: str) -> bentoml.Bento | None:
@@ -109,8 +119,17 @@ def _dir_size(path: Path) -> int:
 def build_bento(context: Path, version: str, timeout: float) -> str:
     """Run ``bentoml build`` in a child process (fresh imports per bento); returns the tag."""
     result = subprocess.run(
-        [sys.executable, "-m", "bentoml", "build", str(context), "--version", version,
-         "--output", "tag"],
+        [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "build",
+            str(context),
+            "--version",
+            version,
+            "--output",
+            "tag",
+        ],
         cwd=context,
         capture_output=True,
         text=True,
@@ -146,18 +165,29 @@ def package(
     calibration = _calibration(event, roots) if event.task == "regression" else None
 
     bento_tag = f"{event.model_name}:{event.model_version}"
+    fingerprint = registration_fingerprint(event)
     existing = find_bento(bento_tag)
-    if existing is not None and existing.info.labels.get("bentomesh.sha256") == event.artifact_sha256[:63]:
-        say("bento already built; reusing it")
-        return PackagedBento(_built(event, existing, started, reused_from=existing), reused=True)
+    if existing is not None:
+        if existing.info.labels.get("bentomesh.fingerprint") != fingerprint:
+            raise VersionConflict(
+                f"bento {bento_tag} was already built from a different registration of "
+                f"{event.model_name} version {event.model_version}; versions are immutable, "
+                "register the change as a new version"
+            )
+        say("bento already built from this registration; reusing it")
+        return PackagedBento(_built(event, existing, started), reused=True)
 
     loaded = frameworks.load_artifact(artifact, event.task, event.framework)
     frameworks.check_task(loaded, event.task)
     frameworks.check_feature_count(loaded, len(event.features))
     serving = _serving_model(loaded, event.task)
-    labels = _class_labels(event, frameworks.LoadedModel(serving, loaded.framework,
-                                                          loaded.artifact_format)) \
-        if event.task == "classification" else None
+    labels = (
+        _class_labels(
+            event, frameworks.LoadedModel(serving, loaded.framework, loaded.artifact_format)
+        )
+        if event.task == "classification"
+        else None
+    )
     scores = None
     if calibration is not None:
         x_cal, y_cal = calibration
@@ -188,7 +218,7 @@ def package(
         description=f"BentoMesh {event.task} service for {stored.tag}",
         packages=tuple(pinned_requirements(loaded.framework, dict(event.library_versions))),
         labels={
-            "bentomesh.sha256": event.artifact_sha256[:63],
+            "bentomesh.fingerprint": fingerprint,
             "bentomesh.task": event.task,
             "bentomesh.framework": loaded.framework,
             "bentomesh.template": template.TEMPLATE,
@@ -209,18 +239,17 @@ def _built(
     bento: bentoml.Bento,
     started: float,
     framework: str | None = None,
-    reused_from: bentoml.Bento | None = None,
 ) -> BentoBuilt:
     labels = bento.info.labels
     models = bento.info.models
     return BentoBuilt(
         model_name=event.model_name,
         model_version=event.model_version,
-        framework=framework or labels.get("bentomesh.framework", "sklearn"),  # type: ignore[arg-type]
+        framework=framework or labels.get("bentomesh.framework", "sklearn"),
         task=event.task,
         bento_tag=str(bento.tag),
         model_tag=str(models[0].tag) if models else f"{event.model_name}:{event.model_version}",
-        template=labels.get("bentomesh.template", event.task),  # type: ignore[arg-type]
+        template=labels.get("bentomesh.template", event.task),
         bento_path=str(bento.path),
         size_bytes=_dir_size(Path(bento.path)),
         build_seconds=round(time.perf_counter() - started, 3),

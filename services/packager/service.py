@@ -13,7 +13,9 @@ from services.runtime.stage import StageSpec
 logger = logging.getLogger("bentomesh.packager")
 
 
-def packager_stage(settings: PackagerSettings | None = None) -> StageSpec[ModelRegistered, BentoBuilt]:
+def packager_stage(
+    settings: PackagerSettings | None = None,
+) -> StageSpec[ModelRegistered, BentoBuilt]:
     settings = settings or PackagerSettings()
 
     async def handle(event: CloudEvent[ModelRegistered]) -> BentoBuilt:

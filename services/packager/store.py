@@ -75,12 +75,13 @@ def save_model(
         previous = existing.info.metadata.get("artifact_sha256")
         if previous != event.artifact_sha256:
             raise VersionConflict(
-                f"{tag} is already in the model store from an artifact with SHA-256 {previous}; "
+                f"{tag} is already in the model store from an artifact with SHA-256 {previous!s}; "
                 "a version is immutable, register the new artifact as a new version"
             )
         stored_config = json.loads((Path(existing.path) / "bentomesh.json").read_text())
-        return StoredModel(tag=str(existing.tag), path=Path(existing.path), config=stored_config,
-                           reused=True)
+        return StoredModel(
+            tag=str(existing.tag), path=Path(existing.path), config=stored_config, reused=True
+        )
     labels = {
         "framework": loaded.framework,
         "task": event.task,

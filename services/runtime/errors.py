@@ -1,7 +1,7 @@
 """Errors of the mesh runtime and the stages.
 
-A stage raises :class:`StageError` (or a subclass) for a failure it understands; the runtime turns it
-into one ``StageFailed`` event and moves on. Anything else is a bug or a transient fault.
+A stage raises :class:`StageError` (or a subclass) for a failure it understands; the runtime
+turns it into one ``StageFailed`` event and moves on. Anything else is a bug or a transient fault.
 """
 
 

@@ -125,7 +125,7 @@ def stage_failed(
     return follow_up(cause, data, source=spec.source)
 
 
-class _OutcomeMiddleware(BaseMiddleware):  # type: ignore[type-arg]
+class _OutcomeMiddleware(BaseMiddleware):
     """Routes failures of one record to the dead-letter topic or to ``StageFailed``."""
 
     def __init__(
@@ -147,9 +147,7 @@ class _OutcomeMiddleware(BaseMiddleware):  # type: ignore[type-arg]
     def _count(self, outcome: str) -> None:
         if self.metrics is not None:
             self.metrics.events.labels(self.spec.stage, outcome).inc()
-            self.metrics.seconds.labels(self.spec.stage).observe(
-                time.perf_counter() - self.started
-            )
+            self.metrics.seconds.labels(self.spec.stage).observe(time.perf_counter() - self.started)
 
     async def after_processed(
         self,
@@ -210,9 +208,7 @@ def stage_router(
     """A router holding the stage's subscriber and publishers, ready to include in a broker."""
     settings = settings or RuntimeSettings()
     router = KafkaRouter(
-        middlewares=[
-            partial(_OutcomeMiddleware, spec=spec, broker_ref=broker_ref, metrics=metrics)
-        ]
+        middlewares=[partial(_OutcomeMiddleware, spec=spec, broker_ref=broker_ref, metrics=metrics)]
     )
     in_schema = CloudEvent[spec.consumes]  # type: ignore[name-defined]
     out_schema = CloudEvent[spec.produces]  # type: ignore[name-defined]
@@ -245,7 +241,8 @@ def stage_router(
     router.publisher(
         topics.DEAD_LETTER,
         title=f"{spec.stage}:DeadLetter",
-        description="Original bytes of unreadable events.")
+        description="Original bytes of unreadable events.",
+    )
 
     async def handle(event: CloudEvent[Any]) -> KafkaResponse:
         data = await spec.handler(event)

@@ -46,8 +46,17 @@ class LocalBentoServer:
     def start(self) -> LocalBentoServer:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bentoml", "serve", self.bento_tag,
-             "--host", self.host, "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "bentoml",
+                "serve",
+                self.bento_tag,
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={

@@ -90,8 +90,9 @@ def test_linear_dml_served_intervals_cover_the_true_effect(
     covered is correlated across points: it is checked loosely here and over repeated draws below.
     """
     case = model_cases["econml-lineardml"]
-    body = post(served["econml-lineardml"], "effect_interval",
-                {"rows": rows(case.x_test), "alpha": 0.05}).json()
+    body = post(
+        served["econml-lineardml"], "effect_interval", {"rows": rows(case.x_test), "alpha": 0.05}
+    ).json()
     lower, upper = np.array(body["lower"]), np.array(body["upper"])
     coverage = float(np.mean((case.true_effect >= lower) & (case.true_effect <= upper)))
     assert coverage >= 0.8, coverage
@@ -112,8 +113,12 @@ def test_linear_dml_interval_coverage_over_repeated_draws() -> None:
         x = rng.normal(size=(2000, 5))
         t = rng.binomial(1, 0.5, size=2000)
         y = (1 + 2 * x[:, 0]) * t + x[:, 1] + 0.5 * x[:, 2] + rng.normal(scale=0.5, size=2000)
-        model = LinearDML(model_y=LassoCV(), model_t=LogisticRegressionCV(),
-                          discrete_treatment=True, random_state=0).fit(y, t, X=x)
+        model = LinearDML(
+            model_y=LassoCV(),
+            model_t=LogisticRegressionCV(),
+            discrete_treatment=True,
+            random_state=0,
+        ).fit(y, t, X=x)
         lo, hi = model.effect_interval(x_test, alpha=0.05)
         coverages.append(np.mean((truth >= lo) & (truth <= hi)))
     assert 0.9 <= float(np.mean(coverages)) <= 1.0, coverages
@@ -140,8 +145,12 @@ def test_bad_prediction_requests_get_a_4xx_naming_the_field(
 
 def test_nan_is_refused_where_not_allowed(served: dict[str, LocalBentoServer]) -> None:
     raw = '{"rows": [{"x0": NaN, "x1": 2, "x2": 3, "x3": 4, "x4": 5}]}'
-    response = httpx.post(f"{served['sklearn-classifier'].url}/predict", content=raw,
-                          headers={"content-type": "application/json"}, timeout=30)
+    response = httpx.post(
+        f"{served['sklearn-classifier'].url}/predict",
+        content=raw,
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
     assert response.status_code == 400, response.text
     assert "x0" in response.text
 

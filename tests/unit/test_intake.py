@@ -58,7 +58,7 @@ def test_refuses_everything_when_no_root_is_configured(root: Path) -> None:
 
 
 def test_missing_file_is_named(root: Path) -> None:
-    with pytest.raises(ArtifactMissing, match="nope.joblib"):
+    with pytest.raises(ArtifactMissing, match=r"nope\.joblib"):
         resolve_artifact(str(root / "nope.joblib"), (root.resolve(),))
 
 

@@ -28,7 +28,7 @@ def limit_threads() -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
         threadpool_limits(1)
     except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
@@ -58,12 +58,14 @@ def row_model(features: list[dict[str, Any]]) -> type[BaseModel]:
             return dict(zip(names, value, strict=True))
         return value
 
-    return create_model(  # type: ignore[call-overload,no-any-return]
+    validators: dict[str, Any] = {"_from_array": model_validator(mode="before")(_from_array)}
+    row: type[BaseModel] = create_model(
         "Row",
         __config__=ConfigDict(extra="forbid", frozen=True),
-        __validators__={"_from_array": model_validator(mode="before")(_from_array)},
+        __validators__=validators,
         **fields,
     )
+    return row
 
 
 def to_matrix(rows: list[BaseModel], names: list[str]) -> np.ndarray[Any, Any]:

@@ -1,0 +1,79 @@
+"""Reading mesh topics in tests: collect every event and wait for the one you expect."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from contracts import decode, topics
+from contracts.kafka import KafkaSettings
+
+
+class Collector:
+    """Reads the given topics from the beginning (no consumer group) into ``records``."""
+
+    def __init__(self, settings: KafkaSettings, names: tuple[str, ...] = topics.ALL_TOPICS) -> None:
+        self.settings = settings
+        self.names = names
+        self.records: list[Any] = []
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def __aenter__(self) -> Collector:
+        self._consumer = AIOKafkaConsumer(fetch_max_wait_ms=20, **self.settings.aiokafka_kwargs())
+        await self._consumer.start()
+        await self._consumer._client.force_metadata_update()
+        parts = [
+            TopicPartition(t, p)
+            for t in self.names
+            for p in (self._consumer.partitions_for_topic(t) or {0})
+        ]
+        self._consumer.assign(parts)
+        await self._consumer.seek_to_beginning(*parts)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._consumer is not None
+        await self._consumer.stop()
+
+    async def poll(self) -> None:
+        assert self._consumer is not None
+        batch = await self._consumer.getmany(timeout_ms=100)
+        for records in batch.values():
+            self.records.extend(records)
+
+    def events(self, topic: str) -> list[Any]:
+        return [decode(r.value) for r in self.records if r.topic == topic]
+
+    async def wait_for(
+        self, predicate: Callable[[Any], bool], *, topic: str, timeout: float = 120
+    ) -> Any:
+        """The first event on ``topic`` matching ``predicate`` (dead letters: raw records)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for record in self.records:
+                if record.topic != topic:
+                    continue
+                item = record if topic == topics.DEAD_LETTER else decode(record.value)
+                if predicate(item):
+                    return item
+            await self.poll()
+        raise AssertionError(f"nothing matching on {topic} within {timeout}s")
+
+
+async def produce_raw(
+    settings: KafkaSettings, topic: str, value: bytes, key: bytes | None = None
+) -> None:
+    producer = AIOKafkaProducer(**settings.aiokafka_kwargs())
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
