@@ -1,0 +1,304 @@
+"""Serving throughput: BentoMesh's classification template vs a stock BentoML service vs bare ASGI.
+
+Run: ``uv run python -m benchmarks.serving [--duration 10] [--repeat 2]``. Needs ``wrk`` (Debian).
+
+Same model (HistGradientBoosting, 20 features), same machine, one worker each; the server is pinned
+to CPU 0 and wrk to CPU 1. Single-row requests at concurrency 32, then 100-row batches. The bare
+ASGI app (uvicorn, no access log, orjson) is the Python floor; the stock service is a
+``@bentoml.service`` written the obvious way (numpy in, numpy out). Prints req/s (rows/s for
+batches), p50 and p99, and the ratios to the stock service and to the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+N_FEATURES = 20
+FEATURES = [f"f{i}" for i in range(N_FEATURES)]
+
+STOCK_SERVICE = """
+import bentoml
+import numpy as np
+
+
+@bentoml.service(workers=1)
+class Stock:
+    model_ref = bentoml.models.BentoModel("bench-stock-model:1")
+
+    def __init__(self):
+        self.model = bentoml.sklearn.load_model(self.model_ref)
+
+    @bentoml.api
+    def predict_proba(self, input_data: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(input_data)
+"""
+
+BARE_ASGI = """
+import joblib
+import numpy as np
+import orjson
+from threadpoolctl import threadpool_limits
+
+threadpool_limits(1)
+MODEL = joblib.load({model_path!r})
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = b""
+    more = True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    rows = np.asarray(orjson.loads(body)["rows"], dtype=float)
+    proba = MODEL.predict_proba(rows)
+    payload = orjson.dumps({{"probabilities": proba.tolist()}})
+    await send({{"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json")]}})
+    await send({{"type": "http.response.body", "body": payload}})
+"""
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = [[{body}]]
+"""
+
+
+@dataclass
+class Result:
+    server: str
+    workload: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    rows: int
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rps * self.rows
+
+
+def train(workdir: Path) -> Path:
+    import joblib
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5000, N_FEATURES))
+    y = (x[:, 0] + x[:, 1] * x[:, 2] + rng.normal(size=5000) > 0).astype(int)
+    model = HistGradientBoostingClassifier(max_iter=100).fit(x, y)
+    path = workdir / "artifacts" / "bench.joblib"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, path)
+    return path
+
+
+def build_template_bento(model_path: Path) -> str:
+    from contracts.publish import build_model_registered
+    from services.packager.pipeline import package
+
+    data = build_model_registered(
+        model_path, name="bench-template", version="1", task="classification", features=FEATURES
+    )
+    return package(data, chain_id="bench").built.bento_tag
+
+
+def build_stock_bento(model_path: Path, workdir: Path) -> str:
+    import bentoml
+    import joblib
+
+    bentoml.sklearn.save_model("bench-stock-model:1", joblib.load(model_path))
+    ctx = workdir / "stock"
+    ctx.mkdir()
+    (ctx / "service.py").write_text(STOCK_SERVICE)
+    bento = bentoml.bentos.build(
+        "service:Stock",
+        name="bench-stock",
+        version="1",
+        build_ctx=str(ctx),
+        python={"packages": ["scikit-learn", "numpy"], "lock_packages": False},
+    )
+    return str(bento.tag)
+
+
+def start(cmd: list[str], cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "BENTOML_DO_NOT_TRACK": "True"}
+    return subprocess.Popen(
+        ["taskset", "-c", "0", *cmd],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def wait_ready(url: str, probe: str, body: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            r = httpx.post(
+                url + probe, content=body, headers={"content-type": "application/json"}, timeout=5
+            )
+            if r.status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} not ready")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, 15)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+
+
+def wrk(
+    url: str, body: str, duration: int, connections: int, workdir: Path
+) -> tuple[float, float, float]:
+    script = workdir / "post.lua"
+    script.write_text(WRK_SCRIPT.format(body=body))
+    out = subprocess.run(
+        [
+            "taskset",
+            "-c",
+            "1",
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        print(f"    warning: {non2xx.group(1)} non-2xx responses from {url}")
+
+    def latency(pct: str) -> float:
+        value, unit = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+    return rps, latency("50"), latency("99")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--repeat", type=int, default=2, help="rounds (servers interleaved)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None or shutil.which("taskset") is None:
+        sys.exit("needs wrk and taskset: apt-get install wrk util-linux")
+
+    workdir = Path(tempfile.mkdtemp(prefix="bentomesh-bench-"))
+    os.environ.setdefault("BENTOML_HOME", str(workdir / "bentoml"))
+    os.environ["BENTOMESH_ARTIFACT_ROOTS"] = str(workdir / "artifacts")
+    os.environ["BENTOMESH_HOME"] = str(workdir / "mesh")
+    print(f"workdir {workdir}")
+    print("training the model and building the bentos ...", flush=True)
+    model_path = train(workdir)
+    template_tag = build_template_bento(model_path)
+    stock_tag = build_stock_bento(model_path, workdir)
+    (workdir / "bare.py").write_text(textwrap.dedent(BARE_ASGI.format(model_path=str(model_path))))
+
+    rng = np.random.default_rng(1)
+    one = json.dumps(rng.normal(size=(1, N_FEATURES)).round(4).tolist())
+    hundred = json.dumps(rng.normal(size=(100, N_FEATURES)).round(4).tolist())
+    py = sys.executable
+    servers = {
+        "bentomesh template": (
+            [py, "-m", "bentoml", "serve", template_tag, "--port", "3101"],
+            "http://127.0.0.1:3101",
+            "/predict_proba",
+            "rows",
+        ),
+        "stock bentoml": (
+            [py, "-m", "bentoml", "serve", stock_tag, "--port", "3102"],
+            "http://127.0.0.1:3102",
+            "/predict_proba",
+            "input_data",
+        ),
+        "bare asgi (floor)": (
+            [
+                py,
+                "-m",
+                "uvicorn",
+                "bare:app",
+                "--port",
+                "3103",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            "http://127.0.0.1:3103",
+            "/",
+            "rows",
+        ),
+    }
+    results: list[Result] = []
+    for round_no in range(args.repeat):
+        for name, (cmd, url, route, key) in servers.items():
+            process = start(cmd, cwd=workdir)
+            try:
+                wait_ready(url, route, json.dumps({key: json.loads(one)}))
+                for workload, rows, payload in (
+                    ("1 row, c=32", 1, one),
+                    ("100 rows, c=8", 100, hundred),
+                ):
+                    body = json.dumps({key: json.loads(payload)})
+                    conns = 32 if rows == 1 else 8
+                    print(f"  round {round_no + 1}: {name}, {workload} ...", flush=True)
+                    rps, p50, p99 = wrk(url + route, body, args.duration, conns, workdir)
+                    results.append(Result(name, workload, rps, p50, p99, rows))
+            finally:
+                stop(process)
+
+    print(
+        f"\n{'server':<20} {'workload':<15} {'req/s':>8} {'rows/s':>9} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'x stock':>8} {'x floor':>8}"
+    )
+    best: dict[tuple[str, str], Result] = {}
+    for r in results:
+        key = (r.server, r.workload)
+        if key not in best or r.rps > best[key].rps:
+            best[key] = r
+    for (server, workload), r in sorted(best.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        stock = best[("stock bentoml", workload)].rps
+        floor = best[("bare asgi (floor)", workload)].rps
+        print(
+            f"{server:<20} {workload:<15} {r.rps:>8.0f} {r.rows_per_s:>9.0f} {r.p50_ms:>8.1f} "
+            f"{r.p99_ms:>8.1f} {r.rps / stock:>8.2f} {r.rps / floor:>8.2f}"
+        )
+    print("\n(best of", args.repeat, "interleaved rounds per server and workload)")
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
