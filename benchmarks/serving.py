@@ -77,7 +77,7 @@ async def app(scope, receive, send):
 WRK_SCRIPT = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = [[{body}]]
+wrk.body = [==[{body}]==]
 """
 
 
@@ -198,7 +198,7 @@ def wrk(
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
-        print(f"    warning: {non2xx.group(1)} non-2xx responses from {url}")
+        raise RuntimeError(f"{non2xx.group(1)} non-2xx responses from {url}: figures invalid")
 
     def latency(pct: str) -> float:
         value, unit = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
