@@ -11,11 +11,11 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, NotRequired
 
 import numpy as np
 from pydantic import AfterValidator, ConfigDict, Field
-from typing_extensions import Annotated, NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 ARTIFACT_FILES = {
     "joblib": "model.joblib",
@@ -112,14 +112,15 @@ class MicroBatcher:
     def _flush(self) -> None:
         pending, self.pending, self.scheduled = self.pending, [], False
         while pending:
-            batch, rows = [], 0
+            batch: list[tuple[np.ndarray[Any, Any], asyncio.Future[Any]]] = []
+            rows = 0
             while pending and (not batch or rows + len(pending[0][0]) <= self.max_rows):
                 item = pending.pop(0)
                 batch.append(item)
                 rows += len(item[0])
             try:
                 out = np.asarray(self.fn(np.vstack([x for x, _ in batch])))
-            except Exception as exc:  # noqa: BLE001 - each caller gets the model's error
+            except Exception as exc:
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
