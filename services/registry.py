@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-
-from faststream.asgi import AsgiFastStream
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -18,12 +17,14 @@ class ServiceInfo:
     def module(self) -> str:
         return f"services.{self.name}"
 
-    def create_app(self) -> AsgiFastStream:
+    def create_app(self) -> Any:
         module = importlib.import_module(f"{self.module}.app")
-        app: AsgiFastStream = module.create_app()
+        app = module.create_app()
         return app
 
 
 SERVICES: tuple[ServiceInfo, ...] = (
     ServiceInfo("packager", 8101, "ModelRegistered -> BentoBuilt"),
+    ServiceInfo("builder", 8102, "BentoBuilt -> ImageReady"),
+    ServiceInfo("deployer", 8103, "ImageReady -> Deployed; stable endpoints at /models/<name>"),
 )

@@ -98,6 +98,7 @@ class LocalMesh:
             "BENTOMESH_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
             "BENTOMESH_HOME": str(self.runtime.home),
             "PYTHONUNBUFFERED": "1",
+            "BENTOMESH_STOP_DEPLOYMENTS_ON_EXIT": "true",
             **self.extra_env,
         }
         for info in self.services:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from faststream.asgi import AsgiFastStream, make_ping_asgi
 from faststream.kafka import KafkaBroker, KafkaRouter
@@ -43,3 +44,23 @@ def create_service_app(
         on_startup=[create_topics],
         asyncapi_path="/docs/asyncapi",
     )
+
+
+class PrefixDispatch:
+    """Send HTTP requests under given path prefixes to other ASGI apps; the rest (and the
+    lifespan, which starts the broker) to the service app. FastStream's own routes match exact
+    paths only; a gateway needs prefixes."""
+
+    def __init__(self, app: AsgiFastStream, routes: dict[str, Any]) -> None:
+        self.app = app
+        self.routes = routes
+        self.broker = app.broker
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            for prefix, route in self.routes.items():
+                if path == prefix or path.startswith(prefix + "/"):
+                    await route(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import uvicorn
-from faststream.asgi import AsgiFastStream
 
 
-def serve(app: AsgiFastStream, *, host: str = "127.0.0.1", port: int = 0) -> None:
+def serve(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> None:
     """Blocks until SIGINT/SIGTERM; uvicorn's lifespan starts and stops the broker."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")

@@ -1,0 +1,46 @@
+"""The builder stage: ``BentoBuilt`` in, ``ImageReady`` out (or ``StageFailed``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from contracts.envelope import CloudEvent
+from contracts.events import BentoBuilt, ImageReady
+from services.builder.backend import choose_backend, docker_available
+from services.builder.settings import BuilderSettings
+from services.runtime.stage import StageSpec
+
+logger = logging.getLogger("bentomesh.builder")
+
+
+def process_image(built: BentoBuilt) -> ImageReady:
+    """The process runtime serves the bento itself: nothing to build."""
+    return ImageReady(
+        model_name=built.model_name,
+        model_version=built.model_version,
+        bento_tag=built.bento_tag,
+        backend="process",
+        size_bytes=built.size_bytes,
+        build_seconds=0.0,
+        deployment=built.deployment,
+    )
+
+
+def builder_stage(settings: BuilderSettings | None = None) -> StageSpec[BentoBuilt, ImageReady]:
+    settings = settings or BuilderSettings()
+
+    async def handle(event: CloudEvent[BentoBuilt]) -> ImageReady:
+        built = event.data
+        engine = await asyncio.to_thread(docker_available, settings.docker_host)
+        backend = choose_backend(built.deployment.runtime, settings.runtime, engine)
+        logger.info(
+            "%s: backend %s (engine %s)", event.subject, backend, "up" if engine else "unreachable"
+        )
+        if backend == "process":
+            return process_image(built)
+        from services.builder.docker_image import build_image
+
+        return await asyncio.to_thread(build_image, built, settings)
+
+    return StageSpec("builder", BentoBuilt, ImageReady, handle)

@@ -1,0 +1,23 @@
+"""Builder settings (``BENTOMESH_*``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.events import Runtime
+
+
+class BuilderSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BENTOMESH_", extra="ignore")
+
+    runtime: Runtime = Field(
+        default="auto", description="Default runtime when an event asks for 'auto'."
+    )
+    image_prefix: str = Field(default="bentomesh", description="Images are <prefix>/<model>:<v>.")
+    base_image: str = Field(
+        default="bentomesh/python:3.11", description="Base image of model images."
+    )
+    registry: str | None = Field(default=None, description="Push images here when set.")
+    docker_host: str | None = Field(default=None, description="Docker engine URL.")
+    build_timeout_s: float = Field(default=1800, description="Limit for one image build.")

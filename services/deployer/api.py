@@ -1,0 +1,37 @@
+"""The deployer's HTTP API: list deployments, roll a model back."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from services.deployer.rollout import Deployer
+from services.runtime.errors import StageError
+
+
+def deployments_api(deployer: Deployer) -> Starlette:
+    async def list_deployments(request: Request) -> JSONResponse:
+        model = request.query_params.get("model")
+        rows = deployer.store.history(model)
+        return JSONResponse([d.to_dict() for d in rows])
+
+    async def rollback(request: Request) -> JSONResponse:
+        model = request.path_params["model"]
+        try:
+            deployment = await asyncio.to_thread(deployer.rollback, model)
+        except StageError as exc:
+            return JSONResponse(
+                {"error": exc.reason, "error_type": exc.error_type}, status_code=409
+            )
+        return JSONResponse(deployment.to_dict())
+
+    return Starlette(
+        routes=[
+            Route("/deployments", list_deployments),
+            Route("/deployments/{model}/rollback", rollback, methods=["POST"]),
+        ]
+    )

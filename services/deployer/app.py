@@ -1,0 +1,80 @@
+"""``services.deployer.app:app``: the deployer stage, its gateway and its HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from services.deployer.api import deployments_api
+from services.deployer.gateway import Gateway
+from services.deployer.rollout import Deployer, RolloutSettings
+from services.deployer.runtimes import ProcessRuntime, Runtime
+from services.deployer.service import deployer_stage
+from services.deployer.settings import DeployerSettings
+from services.deployer.state import DeploymentStore
+from services.runtime.app import PrefixDispatch, create_service_app
+from services.runtime.stage import stage_router
+
+logger = logging.getLogger("bentomesh.deployer")
+
+
+def create_deployer(settings: DeployerSettings) -> Deployer:
+    runtimes: dict[str, Runtime] = {
+        "process": ProcessRuntime(settings.home / "deployments", host=settings.public_host)
+    }
+    try:
+        from services.deployer.docker_runtime import DockerRuntime
+
+        runtimes["docker"] = DockerRuntime(settings)
+    except Exception as exc:
+        logger.info("docker runtime unavailable: %s", exc)
+    return Deployer(
+        DeploymentStore(settings.db_path()),
+        runtimes,
+        RolloutSettings(ready_timeout_s=settings.ready_timeout_s, drain_s=settings.drain_s),
+    )
+
+
+def create_app(settings: DeployerSettings | None = None) -> Any:
+    settings = settings or DeployerSettings()
+    deployer = create_deployer(settings)
+    spec = deployer_stage(deployer)
+    gateway = Gateway(deployer.store)
+    supervision: list[asyncio.Task[None]] = []
+
+    async def supervise_forever() -> None:
+        while True:
+            await asyncio.sleep(settings.supervise_interval_s)
+            try:
+                await asyncio.to_thread(deployer.supervise)
+            except Exception:
+                logger.exception("supervision failed")
+
+    async def on_startup() -> None:
+        await asyncio.to_thread(deployer.reconcile)
+        supervision.append(asyncio.create_task(supervise_forever()))
+
+    async def on_shutdown() -> None:
+        for task in supervision:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await gateway.aclose()
+        if settings.stop_deployments_on_exit:
+            await asyncio.to_thread(deployer.stop_all)
+
+    app = create_service_app(
+        "deployer",
+        lambda broker_ref, metrics: stage_router(spec, broker_ref=broker_ref, metrics=metrics),
+    )
+    app.on_startup(on_startup)
+    app.on_shutdown(on_shutdown)
+    return PrefixDispatch(app, {"/models": gateway, "/deployments": deployments_api(deployer)})
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

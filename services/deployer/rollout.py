@@ -1,0 +1,202 @@
+"""Blue/green replacement, rollback and supervision of deployments; no Kafka here.
+
+A new version is started beside the old one; only when it answers ``/readyz`` does the model's
+stable endpoint (the gateway, which reads the store) switch to it, and only then is the old one
+stopped. A version that never becomes ready is removed and the old one keeps serving. Repeating a
+request (a redelivered event) returns the deployment it already made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from contracts.events import Deployed, ImageReady
+from services.deployer.errors import DeployFailed, NothingToRollBack, RuntimeUnavailable
+from services.deployer.runtimes import Runtime
+from services.deployer.state import Deployment, DeploymentStore
+from services.serving.local import NotReadyError
+
+logger = logging.getLogger("bentomesh.deployer")
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    ready_timeout_s: float = 120.0
+    drain_s: float = 1.0
+
+
+class Deployer:
+    def __init__(
+        self,
+        store: DeploymentStore,
+        runtimes: Mapping[str, Runtime],
+        settings: RolloutSettings | None = None,
+    ) -> None:
+        self.store = store
+        self.runtimes = runtimes
+        self.settings = settings or RolloutSettings()
+
+    def runtime(self, name: str) -> Runtime:
+        try:
+            return self.runtimes[name]
+        except KeyError:
+            raise RuntimeUnavailable(
+                f"runtime {name!r} is not available in this deployer"
+            ) from None
+
+    @staticmethod
+    def deployed_event(deployment: Deployment) -> Deployed:
+        return Deployed(
+            deployment_id=deployment.id,
+            model_name=deployment.model,
+            model_version=deployment.version,
+            runtime=deployment.runtime,
+            endpoint_url=deployment.endpoint or "",
+            replaced_deployment_id=deployment.replaced_id,
+        )
+
+    def _with_replaced_version(self, deployment: Deployment) -> Deployed:
+        event = self.deployed_event(deployment)
+        if deployment.replaced_id:
+            old = self.store.get(deployment.replaced_id)
+            if old is not None:
+                event = event.model_copy(update={"replaced_version": old.version})
+        return event
+
+    def deploy(self, image: ImageReady, *, cause_id: str, chain_id: str) -> Deployed:
+        """Run ``image`` and make it the model's active deployment; idempotent per cause."""
+        for earlier in self.store.by_cause(cause_id):
+            if earlier.status in ("active", "replaced"):
+                logger.info("%s: already deployed as %s", cause_id, earlier.id)
+                return self._with_replaced_version(earlier)
+            if earlier.status == "starting":  # interrupted by a crash: clean up, then retry
+                self._discard(earlier, "interrupted before it became ready")
+        current = self.store.active(image.model_name)
+        if current is not None and current.version == image.model_version:
+            return self._with_replaced_version(current)
+
+        runtime = self.runtime(image.backend)
+        ref = image.image_ref if image.backend == "docker" and image.image_ref else image.bento_tag
+        now = time.time()
+        deployment = Deployment(
+            id=f"{image.model_name}-{image.model_version}-{uuid.uuid4().hex[:8]}",
+            model=image.model_name,
+            version=image.model_version,
+            runtime=image.backend,
+            ref=ref,
+            status="starting",
+            endpoint=None,
+            handle=None,
+            chain_id=chain_id,
+            cause_id=cause_id,
+            replaced_id=None,
+            detail=None,
+            cpus=image.deployment.resources.cpus,
+            memory_mb=image.deployment.resources.memory_mb,
+            created_at=now,
+            updated_at=now,
+        )
+        self.store.insert(deployment)
+        self._start_and_switch(deployment, runtime, current)
+        active = self.store.get(deployment.id)
+        assert active is not None
+        return self._with_replaced_version(active)
+
+    def _start_and_switch(
+        self, deployment: Deployment, runtime: Runtime, current: Deployment | None
+    ) -> None:
+        started = runtime.start(deployment)
+        deployment = self.store.update(
+            deployment.id, endpoint=started.endpoint, handle=started.handle
+        )
+        try:
+            runtime.wait_ready(started, self.settings.ready_timeout_s)
+        except NotReadyError as exc:
+            logs = runtime.logs(deployment)
+            self._discard(deployment, str(exc))
+            serving = f"; {current.model}:{current.version} keeps serving" if current else ""
+            raise DeployFailed(
+                f"{deployment.model}:{deployment.version} did not become ready: {exc}{serving}",
+                details=logs or None,
+            ) from exc
+        self.store.activate(deployment.id, current.id if current else None)
+        logger.info("%s active at %s", deployment.id, started.endpoint)
+        if current is not None and current.handle:
+            time.sleep(self.settings.drain_s)  # requests already routed to it finish
+            self.runtime(current.runtime).stop(current.handle)
+
+    def _discard(self, deployment: Deployment, reason: str) -> None:
+        if deployment.handle:
+            with contextlib.suppress(RuntimeUnavailable):
+                self.runtime(deployment.runtime).stop(deployment.handle)
+        self.store.update(deployment.id, status="failed", detail=reason)
+
+    def rollback(self, model: str) -> Deployment:
+        """Serve the version that the active one replaced again (a new deployment of it)."""
+        current = self.store.active(model)
+        if current is None or current.replaced_id is None:
+            raise NothingToRollBack(f"{model} has no earlier version to roll back to")
+        previous = self.store.get(current.replaced_id)
+        assert previous is not None
+        now = time.time()
+        again = Deployment(
+            id=f"{model}-{previous.version}-{uuid.uuid4().hex[:8]}",
+            model=model,
+            version=previous.version,
+            runtime=previous.runtime,
+            ref=previous.ref,
+            status="starting",
+            endpoint=None,
+            handle=None,
+            chain_id=previous.chain_id,
+            cause_id=f"rollback:{current.id}",
+            replaced_id=None,
+            detail=f"rollback from {current.version}",
+            cpus=previous.cpus,
+            memory_mb=previous.memory_mb,
+            created_at=now,
+            updated_at=now,
+        )
+        self.store.insert(again)
+        self._start_and_switch(again, self.runtime(previous.runtime), current)
+        rolled = self.store.get(again.id)
+        assert rolled is not None
+        return rolled
+
+    def supervise(self) -> list[Deployment]:
+        """Restart active deployments whose process or container died; returns those restarted."""
+        restarted = []
+        for deployment in self.store.all_active():
+            runtime = self.runtimes.get(deployment.runtime)
+            if runtime is None or (deployment.handle and runtime.alive(deployment.handle)):
+                continue
+            logger.warning("%s died; restarting it", deployment.id)
+            started = runtime.start(deployment)
+            updated = self.store.update(
+                deployment.id, endpoint=started.endpoint, handle=started.handle
+            )
+            try:
+                runtime.wait_ready(started, self.settings.ready_timeout_s)
+            except NotReadyError as exc:
+                self.store.update(deployment.id, detail=f"restart failed: {exc}")
+                continue
+            restarted.append(updated)
+        return restarted
+
+    def reconcile(self) -> None:
+        """After a restart: finish nothing half-done, then make reality match the store."""
+        for interrupted in self.store.in_status("starting"):
+            self._discard(interrupted, "deployer restarted before it became ready")
+        self.supervise()
+
+    def stop_all(self) -> None:
+        """Stop every running deployment but keep it active: :meth:`reconcile` restarts it."""
+        for deployment in self.store.all_active():
+            runtime = self.runtimes.get(deployment.runtime)
+            if runtime is not None and deployment.handle:
+                runtime.stop(deployment.handle)

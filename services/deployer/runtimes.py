@@ -1,0 +1,123 @@
+"""Where deployments run: a local ``bentoml serve`` process, or a Docker container.
+
+A runtime starts a deployment, waits for ``/readyz``, tells whether it is alive, and stops it.
+Handles are strings (a pid, a container id) so the deployer can persist them and re-adopt
+deployments after a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+
+from services.deployer.state import Deployment
+from services.runtime.embedded_broker import free_port
+from services.serving.local import LocalBentoServer, NotReadyError
+
+
+@dataclass(frozen=True)
+class Started:
+    endpoint: str
+    handle: str
+
+
+class Runtime(Protocol):
+    name: str
+
+    def start(self, deployment: Deployment) -> Started: ...
+
+    def wait_ready(self, started: Started, timeout: float) -> None: ...
+
+    def alive(self, handle: str) -> bool: ...
+
+    def stop(self, handle: str) -> None: ...
+
+    def logs(self, deployment: Deployment, lines: int = 30) -> str: ...
+
+
+def http_ready(endpoint: str, timeout: float = 1.0) -> bool:
+    try:
+        return httpx.get(f"{endpoint}/readyz", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    """True for a running process (a zombie counts as dead)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+class ProcessRuntime:
+    """``bentoml serve BENTO`` as a child in its own session, so it outlives a deployer restart."""
+
+    name = "process"
+
+    def __init__(self, log_dir: Path, host: str = "127.0.0.1") -> None:
+        self.log_dir = log_dir
+        self.host = host
+        self._children: dict[int, LocalBentoServer] = {}
+
+    def _log_path(self, deployment_id: str) -> Path:
+        return self.log_dir / f"{deployment_id}.log"
+
+    def start(self, deployment: Deployment) -> Started:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        server = LocalBentoServer(
+            deployment.ref,
+            port=free_port(),
+            host=self.host,
+            log_path=self._log_path(deployment.id),
+        ).start()
+        assert server.process is not None
+        self._children[server.process.pid] = server
+        return Started(endpoint=server.url, handle=str(server.process.pid))
+
+    def wait_ready(self, started: Started, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive(started.handle):
+                raise NotReadyError(f"process {started.handle} exited before it was ready")
+            if http_ready(started.endpoint):
+                return
+            time.sleep(0.1)
+        raise NotReadyError(f"{started.endpoint} not ready within {timeout:.0f}s")
+
+    def alive(self, handle: str) -> bool:
+        pid = int(handle)
+        child = self._children.get(pid)
+        if child is not None:
+            return child.alive()
+        return _pid_alive(pid)
+
+    def stop(self, handle: str) -> None:
+        pid = int(handle)
+        child = self._children.pop(pid, None)
+        if child is not None:
+            child.stop()
+            return
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 10
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _pid_alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+
+    def logs(self, deployment: Deployment, lines: int = 30) -> str:
+        path = self._log_path(deployment.id)
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

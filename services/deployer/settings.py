@@ -1,0 +1,28 @@
+"""Deployer settings (``BENTOMESH_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DeployerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BENTOMESH_", extra="ignore")
+
+    home: Path = Field(default=Path.home() / ".bentomesh")
+    state_path: Path | None = Field(
+        default=None, description="SQLite file of deployments; default $BENTOMESH_HOME/deployer.db"
+    )
+    ready_timeout_s: float = Field(default=120, description="Deadline for a new version's /readyz.")
+    drain_s: float = Field(default=1.0, description="Grace before the replaced version stops.")
+    supervise_interval_s: float = Field(default=5.0, description="How often deaths are checked.")
+    stop_deployments_on_exit: bool = Field(
+        default=False, description="Stop model processes when the deployer stops (bentomesh up)."
+    )
+    docker_host: str | None = Field(default=None, description="Docker engine URL.")
+    public_host: str = Field(default="127.0.0.1", description="Host in endpoint URLs.")
+
+    def db_path(self) -> Path:
+        return self.state_path or self.home / "deployer.db"
