@@ -1,0 +1,228 @@
+"""The chain to a serving endpoint on the process runtime, through the real broker.
+
+packager -> builder -> deployer run as their own processes; the deployer starts each model as a
+``bentoml serve`` process and routes ``/models/<name>`` to the active version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from contracts import ImageReady, follow_up, new_chain, topics
+from contracts.kafka import KafkaSettings
+from contracts.publish import send_event
+from services.cli.supervisor import LocalMesh, ServiceProcess
+from services.registry import SERVICES
+from services.runtime.settings import RuntimeSettings
+from tests.integration.conftest import register_case
+from tests.kafka_helpers import Collector
+from tests.models import FEATURES, ModelCase
+
+pytestmark = pytest.mark.integration
+
+CHAIN = ("packager", "builder", "deployer")
+
+
+@pytest.fixture(scope="module")
+def mesh(kafka: KafkaSettings, session_home: Path) -> Iterator[LocalMesh]:
+    local = LocalMesh(
+        kafka,
+        RuntimeSettings(home=session_home / "mesh"),
+        services=tuple(s for s in SERVICES if s.name in CHAIN),
+        free_ports=True,
+        # model processes outlive a deployer restart and are re-adopted
+        extra_env={
+            "BENTOMESH_RUNTIME": "process",
+            "BENTOMESH_READY_TIMEOUT_S": "90",
+            "BENTOMESH_STOP_DEPLOYMENTS_ON_EXIT": "false",
+        },
+    )
+    local.start(timeout=120)
+    yield local
+    local.stop()
+    import subprocess
+
+    subprocess.run(["pkill", "-f", "bentoml serve sklearn-classifier:"], check=False)
+
+
+def deployer_of(mesh: LocalMesh) -> ServiceProcess:
+    return next(p for p in mesh.processes if p.info.name == "deployer")
+
+
+def rows(x: np.ndarray[Any, Any]) -> list[dict[str, float]]:
+    return [dict(zip(FEATURES, map(float, r), strict=True)) for r in x]
+
+
+async def register_and_wait(kafka: KafkaSettings, case: ModelCase, version: str) -> Any:
+    event = new_chain(register_case(case, version=version), source="test")  # type: ignore[arg-type]
+    async with Collector(kafka) as collector:
+        await send_event(event, kafka)
+        return await collector.wait_for(
+            lambda e: e.chainid == event.chainid, topic=topics.DEPLOYED, timeout=240
+        )
+
+
+def count_serving(bento_tag: str) -> int:
+    import subprocess
+
+    out = subprocess.run(
+        ["pgrep", "-f", f"bentoml serve {bento_tag} "], capture_output=True, text=True
+    ).stdout
+    return len(out.split())
+
+
+async def test_registered_model_ends_deployed_and_predicts_like_in_process(
+    mesh: LocalMesh, kafka: KafkaSettings, model_cases: dict[str, ModelCase]
+) -> None:
+    case = model_cases["sklearn-classifier"]
+    deployed = await register_and_wait(kafka, case, "p1")
+    assert deployed.data.runtime == "process"
+    body = {"rows": rows(case.x_test)}
+    direct = httpx.post(f"{deployed.data.endpoint_url}/predict_proba", json=body, timeout=30)
+    stable = httpx.post(
+        f"{deployer_of(mesh).url}/models/sklearn-classifier/predict_proba", json=body, timeout=30
+    )
+    for response in (direct, stable):
+        assert response.status_code == 200, response.text
+        got = np.array([[p["stays"], p["churns"]] for p in response.json()["probabilities"]])
+        np.testing.assert_allclose(got, case.model.predict_proba(case.x_test), rtol=1e-6)
+    assert stable.headers["x-bentomesh-version"] == "p1"
+
+
+async def test_new_version_replaces_old_with_no_failed_request(
+    mesh: LocalMesh, kafka: KafkaSettings, model_cases: dict[str, ModelCase]
+) -> None:
+    case = model_cases["sklearn-classifier"]
+    url = f"{deployer_of(mesh).url}/models/sklearn-classifier/predict"
+    body = {"rows": rows(case.x_test[:2])}
+    statuses: list[int] = []
+    versions: list[str] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        with httpx.Client(timeout=30) as client:
+            while not stop.is_set():
+                response = client.post(url, json=body)
+                statuses.append(response.status_code)
+                versions.append(response.headers.get("x-bentomesh-version", ""))
+                time.sleep(0.02)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        deployed = await register_and_wait(kafka, case, "p2")
+        await asyncio.sleep(3)  # keep polling after the old version stopped
+    finally:
+        stop.set()
+        poller.join()
+    assert deployed.data.replaced_version == "p1"
+    assert len(statuses) > 50
+    assert set(statuses) == {200}, f"{len(statuses)} requests: {sorted(set(statuses))}"
+    assert versions[0] == "p1"
+    assert versions[-1] == "p2"
+    assert count_serving("sklearn-classifier:p1") == 0
+
+
+async def test_version_that_fails_to_load_leaves_old_serving(
+    mesh: LocalMesh, kafka: KafkaSettings, model_cases: dict[str, ModelCase], session_home: Path
+) -> None:
+    import bentoml
+
+    case = model_cases["sklearn-classifier"]
+    from services.packager.pipeline import package
+
+    built = package(register_case(case, version="broken"), chain_id="broken")  # type: ignore[arg-type]
+    bento = bentoml.bentos.get(built.built.bento_tag)
+    stored = bentoml.models.get(built.built.model_tag)
+    # corrupted after packaging: the service cannot load its model, so it never gets ready
+    (Path(stored.path) / "model.joblib").write_bytes(b"corrupted after packaging")
+    cause = new_chain(register_case(case, version="broken"), source="test")  # type: ignore[arg-type]
+    image = follow_up(
+        cause,
+        ImageReady(
+            model_name=case.kind,
+            model_version="broken",
+            bento_tag=built.built.bento_tag,
+            backend="process",
+            size_bytes=1,
+            build_seconds=0.0,
+            deployment=built.built.deployment,
+        ),
+        source="test",
+    )
+    async with Collector(kafka) as collector:
+        await send_event(image, kafka)
+        failed = await collector.wait_for(
+            lambda e: e.causationid == image.id, topic=topics.STAGE_FAILED, timeout=180
+        )
+    assert failed.data.stage == "deployer"
+    assert failed.data.error_type == "DeployFailed"
+    assert "keeps serving" in failed.data.reason
+    stable = httpx.post(
+        f"{deployer_of(mesh).url}/models/sklearn-classifier/predict",
+        json={"rows": rows(case.x_test[:1])},
+        timeout=30,
+    )
+    assert stable.status_code == 200
+    assert stable.headers["x-bentomesh-version"] == "p2"
+    assert count_serving(f"{case.kind}:broken") == 0
+    shutil.rmtree(bento.path, ignore_errors=True)
+
+
+async def test_redelivered_image_ready_starts_no_second_process(
+    mesh: LocalMesh, kafka: KafkaSettings, model_cases: dict[str, ModelCase]
+) -> None:
+    case = model_cases["sklearn-classifier"]
+    async with Collector(kafka) as collector:
+        images = [e for e in collector.events(topics.IMAGE_READY)] or []
+        while not any(e.data.model_version == "p2" for e in images):
+            await collector.poll()
+            images = collector.events(topics.IMAGE_READY)
+        image = next(e for e in images if e.data.model_version == "p2")
+        before = len(collector.events(topics.DEPLOYED))
+        await send_event(image, kafka)  # the same event, delivered again
+        deadline = time.monotonic() + 60
+        while len(collector.events(topics.DEPLOYED)) <= before:
+            assert time.monotonic() < deadline
+            await collector.poll()
+        again = collector.events(topics.DEPLOYED)[-1]
+    first = next(e for e in collector.events(topics.DEPLOYED) if e.causationid == image.id)
+    assert again.id == first.id
+    assert again.data.deployment_id == first.data.deployment_id
+    assert count_serving(f"{case.kind}:p2") == 1
+
+
+def test_deployer_restart_keeps_state_and_endpoints(mesh: LocalMesh) -> None:
+    deployer = deployer_of(mesh)
+    before = httpx.get(f"{deployer.url}/deployments", timeout=10).json()
+    assert deployer.process is not None
+    deployer.process.terminate()
+    deployer.process.wait(30)
+    mesh.processes.remove(deployer)
+    restarted = LocalMesh(
+        mesh.kafka,
+        mesh.runtime,
+        services=(deployer.info,),
+        free_ports=True,
+        extra_env=mesh.extra_env,
+    )
+    restarted.start(timeout=120)
+    try:
+        [proc] = restarted.processes
+        after = httpx.get(f"{proc.url}/deployments", timeout=10).json()
+        assert [(d["id"], d["status"]) for d in after] == [(d["id"], d["status"]) for d in before]
+        listing = httpx.get(f"{proc.url}/models", timeout=10).json()
+        assert {m["model"]: m["version"] for m in listing}["sklearn-classifier"] == "p2"
+        assert count_serving("sklearn-classifier:p2") == 1
+    finally:
+        restarted.stop()
