@@ -64,6 +64,20 @@ class Collector:
         raise AssertionError(f"nothing matching on {topic} within {timeout}s")
 
 
+async def wait_deployed(collector: Collector, chain_id: str, timeout: float) -> Any:
+    """The ``Deployed`` event of a chain; fails at once with the reason if a stage failed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for event in collector.events(topics.STAGE_FAILED):
+            if event.chainid == chain_id:
+                raise AssertionError(f"stage failed: {event.data}")
+        for event in collector.events(topics.DEPLOYED):
+            if event.chainid == chain_id:
+                return event
+        await collector.poll()
+    raise AssertionError(f"chain {chain_id} not deployed within {timeout}s")
+
+
 async def produce_raw(
     settings: KafkaSettings, topic: str, value: bytes, key: bytes | None = None
 ) -> None:

@@ -23,14 +23,15 @@ SERVICE_UID = 1034
 
 DOCKERFILE = """\
 FROM {base_image}
-ENV BENTOML_HOME=/home/bentoml/bentoml \\
+# BentoML writes only under BENTOML_HOME: on /tmp, the one writable path (a tmpfs at run time)
+ENV BENTOML_HOME=/tmp/bentoml \\
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \\
     PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 BENTOML_DO_NOT_TRACK=True
 # dependency layer: cached across versions that share requirements
 COPY requirements.txt /opt/bentomesh/requirements.txt
 RUN /opt/venv/bin/pip install --no-cache-dir -r /opt/bentomesh/requirements.txt
-# model layer
-COPY --chown={uid}:{uid} bento /home/bentoml/bento
+# model layer: the bento with the models it references (served from <bento>/models)
+COPY bento /home/bentoml/bento
 USER {uid}
 WORKDIR /home/bentoml
 EXPOSE {port}
@@ -78,8 +79,19 @@ def image_ref(settings: BuilderSettings, built: BentoBuilt) -> str:
     return f"{prefix}/{built.model_name}:{built.model_version}"
 
 
-def build_context(bento_path: Path, base_image: str, directory: Path) -> Path:
+def build_context(bento_tag: str, bento_path: Path, base_image: str, directory: Path) -> Path:
+    """Bento, its models (a bento refers to models in the store, it does not contain them)."""
+    import bentoml
+
     shutil.copytree(bento_path, directory / "bento")
+    models = directory / "bento" / "models"
+    models.mkdir(exist_ok=True)
+    for ref in bentoml.bentos.get(bento_tag).info.models:
+        model = bentoml.models.get(ref.tag)
+        target = models / model.tag.name / str(model.tag.version)
+        shutil.copytree(model.path, target)
+        (models / model.tag.name / "latest").write_text(str(model.tag.version))
+    _world_readable(directory)
     (directory / "requirements.txt").write_text(requirements(bento_path))
     (directory / "Dockerfile").write_text(
         DOCKERFILE.format(base_image=base_image, uid=SERVICE_UID, port=SERVICE_PORT)
@@ -87,19 +99,33 @@ def build_context(bento_path: Path, base_image: str, directory: Path) -> Path:
     return directory
 
 
-def build_image(built: BentoBuilt, settings: BuilderSettings) -> ImageReady:
-    """Build (or reuse) ``<prefix>/<model>:<version>`` for the bento; push if a registry is set."""
+def containerize(bento_tag: str, bento_path: Path, ref: str, settings: BuilderSettings) -> Any:
+    """Build (or reuse) image ``ref`` of the bento; push it if a registry is set."""
     client = docker_client(settings.docker_host)
-    ref = image_ref(settings, built)
-    started = time.perf_counter()
     try:
-        existing = _existing(client, ref, built.bento_tag)
-        image = existing or _build(client, built, settings, ref)
+        image = _existing(client, ref, bento_tag, settings.base_image) or _build(
+            client, bento_tag, bento_path, settings, ref
+        )
         if settings.registry:
             repository, tag = ref.rsplit(":", 1)
             client.images.push(repository, tag=tag)
+        return image
     finally:
         client.close()
+
+
+def _world_readable(directory: Path) -> None:
+    """Files stay owned by root in the image (the service cannot change them) but readable."""
+    for path in [directory, *directory.rglob("*")]:
+        mode = path.stat().st_mode
+        path.chmod(mode | 0o444 | (0o111 if path.is_dir() else 0))
+
+
+def build_image(built: BentoBuilt, settings: BuilderSettings) -> ImageReady:
+    """The builder's step: image ``<prefix>/<model>:<version>`` of the bento."""
+    ref = image_ref(settings, built)
+    started = time.perf_counter()
+    image = containerize(built.bento_tag, Path(built.bento_path), ref, settings)
     return ImageReady(
         model_name=built.model_name,
         model_version=built.model_version,
@@ -113,8 +139,15 @@ def build_image(built: BentoBuilt, settings: BuilderSettings) -> ImageReady:
     )
 
 
-def _existing(client: Any, ref: str, bento_tag: str) -> Any:
-    """An image already built from this very bento (a redelivered event builds nothing)."""
+def recipe_digest(base_image: str) -> str:
+    """Identifies how an image is made: the Dockerfile template and the base image."""
+    import hashlib
+
+    return hashlib.sha256(f"{DOCKERFILE}\n{base_image}".encode()).hexdigest()[:16]
+
+
+def _existing(client: Any, ref: str, bento_tag: str, base_image: str) -> Any:
+    """An image already built from this very bento by this recipe (a redelivery builds nothing)."""
     import docker.errors
 
     try:
@@ -122,15 +155,22 @@ def _existing(client: Any, ref: str, bento_tag: str) -> Any:
     except docker.errors.ImageNotFound:
         return None
     labels = image.labels or {}
-    return image if labels.get("bentomesh.bento") == bento_tag else None
+    same_bento = labels.get("bentomesh.bento") == bento_tag
+    return (
+        image
+        if same_bento and labels.get("bentomesh.recipe") == recipe_digest(base_image)
+        else None
+    )
 
 
-def _build(client: Any, built: BentoBuilt, settings: BuilderSettings, ref: str) -> Any:
+def _build(
+    client: Any, bento_tag: str, bento_path: Path, settings: BuilderSettings, ref: str
+) -> Any:
     import docker.errors
 
     log: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bentomesh-image-") as tmp:
-        context = build_context(Path(built.bento_path), settings.base_image, Path(tmp))
+        context = build_context(bento_tag, bento_path, settings.base_image, Path(tmp))
         try:
             for chunk in client.api.build(
                 path=str(context),
@@ -139,9 +179,8 @@ def _build(client: Any, built: BentoBuilt, settings: BuilderSettings, ref: str) 
                 forcerm=True,
                 decode=True,
                 labels={
-                    "bentomesh.model": built.model_name,
-                    "bentomesh.version": built.model_version,
-                    "bentomesh.bento": built.bento_tag,
+                    "bentomesh.bento": bento_tag,
+                    "bentomesh.recipe": recipe_digest(settings.base_image),
                 },
                 timeout=int(settings.build_timeout_s),
             ):

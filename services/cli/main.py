@@ -317,6 +317,61 @@ def _split(text: str | None) -> list[str] | None:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+@app.command("base-image")
+def base_image(
+    tag: Annotated[str, typer.Option(help="Image to create.")] = "bentomesh/python:3.11",
+    mirror: Annotated[
+        str | None, typer.Option(help="Debian mirror URL (default: the one apt uses here).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even if it exists.")] = False,
+) -> None:
+    """Build the local Python base image of model images (debootstrap + docker import)."""
+    from services.builder.base_image import BaseImageError, build_base_image
+    from services.runtime.errors import StageError
+
+    try:
+        with err.status("building the base image") as status:
+            image_id = build_base_image(
+                tag, mirror=mirror, force=force, progress=_progress_printer(status, err)
+            )
+    except (BaseImageError, StageError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"{tag} {image_id}")
+
+
+@app.command()
+def containerize(
+    bento_tag: Annotated[str, typer.Argument(help="Bento to containerize, e.g. churn:3.")],
+    image_name: Annotated[
+        str | None, typer.Option(help="Image reference (default: bentomesh/<name>:<version>).")
+    ] = None,
+) -> None:
+    """Build a non-root container image with a health check from a bento."""
+    import time as _time
+
+    import bentoml
+
+    from services.builder.docker_image import containerize as build
+    from services.builder.settings import BuilderSettings
+    from services.runtime.errors import StageError
+
+    try:
+        bento = bentoml.bentos.get(bento_tag)
+    except bentoml.exceptions.NotFound as exc:
+        raise _fail(f"no bento {bento_tag!r} in the local store") from exc
+    settings = BuilderSettings()
+    ref = image_name or f"{settings.image_prefix}/{bento.tag.name}:{bento.tag.version}"
+    started = _time.perf_counter()
+    try:
+        with err.status(f"building {ref} from {bento.tag}"):
+            image = build(str(bento.tag), Path(bento.path), ref, settings)
+    except StageError as exc:
+        raise _fail(f"{exc.reason}\n{exc.details or ''}") from exc
+    size = int(image.attrs.get("Size", 0)) / 1e6
+    err.print(f"built in {_time.perf_counter() - started:.0f}s, {size:.0f} MB")
+    console.print(ref)
+
+
 @events_app.command("tail")
 def events_tail(
     chain: Annotated[str | None, typer.Option(help="Only this chain id (prefix ok).")] = None,

@@ -44,7 +44,7 @@ class DockerRuntime:
             },
             user=SERVICE_UID,
             read_only=True,
-            tmpfs={"/tmp": "size=512m", "/home/bentoml/bentoml": "size=64m,uid=1034"},  # noqa: S108
+            tmpfs={"/tmp": "size=512m,mode=1777"},  # noqa: S108 - the only writable path
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
             mem_limit=f"{deployment.memory_mb}m",

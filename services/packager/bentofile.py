@@ -78,6 +78,7 @@ class BentoConfig:
     version: str
     description: str
     packages: tuple[str, ...]
+    models: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
     include: tuple[str, ...] = ("service.py", "bentomesh_serving.py")
     container: ContainerConfig = field(default_factory=ContainerConfig)
@@ -89,6 +90,7 @@ class BentoConfig:
             "description": self.description,
             "labels": dict(self.labels),
             "include": list(self.include),
+            "models": list(self.models),
             "python": {"packages": list(self.packages), "lock_packages": False},
             "envs": [{"name": k, "value": v} for k, v in self.container.env.items()],
             "docker": self.container.docker_options(),

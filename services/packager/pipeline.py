@@ -217,6 +217,7 @@ def package(
         version=event.model_version,
         description=f"BentoMesh {event.task} service for {stored.tag}",
         packages=tuple(pinned_requirements(loaded.framework, dict(event.library_versions))),
+        models=(stored.tag,),
         labels={
             "bentomesh.fingerprint": fingerprint,
             "bentomesh.task": event.task,
