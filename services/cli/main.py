@@ -317,6 +317,206 @@ def _split(text: str | None) -> list[str] | None:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _deployer_url() -> str:
+    import os
+
+    return os.environ.get("BENTOMESH_DEPLOYER_URL", "http://127.0.0.1:8103").rstrip("/")
+
+
+def sample_request(base_url: str, task: str, features: list[str]) -> tuple[str, str]:
+    """The route and a curl line that calls it with one all-zero row."""
+    route = {"classification": "predict_proba", "regression": "predict"}.get(task, "effect")
+    body = json.dumps({"rows": [dict.fromkeys(features, 0.0)]})
+    curl = f"curl -s -X POST {base_url}/{route} -H 'content-type: application/json' -d '{body}'"
+    return route, curl
+
+
+@app.command()
+def deploy(
+    model_path: ModelPath,
+    name: NameOpt,
+    version: VersionOpt,
+    task: TaskOpt,
+    features: FeaturesOpt = None,
+    framework: FrameworkOpt = None,
+    class_labels: LabelsOpt = None,
+    calibration: CalibrationOpt = None,
+    treatment: TreatmentOpt = None,
+    outcome: OutcomeOpt = None,
+    runtime: RuntimeOpt = "auto",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for Deployed.")] = 900,
+) -> None:
+    """Send a model through the mesh (starting the embedded mesh if none runs) and serve it."""
+    import asyncio
+
+    import httpx
+
+    from contracts.envelope import new_chain
+    from contracts.events import BentoBuilt, Deployed, ImageReady, StageFailed
+    from contracts.publish import send_event
+    from services.cli.follow import ChainFollower
+    from services.cli.supervisor import LocalMesh
+    from services.runtime.errors import MeshError
+
+    data = _registration(
+        model_path,
+        name,
+        version,
+        task,
+        features,
+        framework,
+        class_labels,
+        calibration,
+        treatment,
+        outcome,
+        runtime,
+    )
+    event = new_chain(data, source="bentomesh/cli")
+    settings = KafkaSettings()
+    mesh = None
+    try:
+        running = httpx.get(f"{_deployer_url()}/healthz", timeout=2).status_code < 300
+    except httpx.HTTPError:
+        running = False
+    _stop_on_sigterm()
+    started = time.perf_counter()
+    if not running:
+        roots = [str(model_path.resolve().parent)]
+        if calibration is not None:
+            roots.append(str(calibration.resolve().parent))
+        mesh = LocalMesh(extra_env={"BENTOMESH_ARTIFACT_ROOTS": ":".join(roots)})
+        try:
+            with err.status("starting the embedded mesh") as status:
+                mesh.start(_progress_printer(status, err))
+        except MeshError as exc:
+            mesh.stop()
+            raise _fail(str(exc)) from exc
+
+    def show(ev: Any) -> None:
+        elapsed = time.perf_counter() - started
+        stages: dict[type, str] = {
+            BentoBuilt: "packaged",
+            ImageReady: "image ready",
+            Deployed: "deployed",
+            StageFailed: "FAILED",
+        }
+        stage = stages.get(type(ev.data), "registered")
+        from services.cli.render import _summary
+
+        err.print(f"  {elapsed:6.1f}s  {stage:<12} {_summary(ev.data)}")
+
+    async def run() -> Any:
+        follower = ChainFollower(settings)
+        await follower.start()
+        try:
+            await send_event(event, settings)
+            return await follower.until_done(event.chainid, show, timeout)
+        finally:
+            await follower.stop()
+
+    try:
+        with err.status(f"deploying {name}:{version}"):
+            final = asyncio.run(run())
+        if isinstance(final.data, StageFailed):
+            details = f"\n{final.data.details}" if final.data.details else ""
+            raise _fail(f"{final.data.stage}: {final.data.reason}{details}")
+        deployed: Deployed = final.data
+        gateway = (
+            f"{_deployer_url()}/models/{name}"
+            if mesh is None
+            else (
+                next(p.url for p in mesh.processes if p.info.name == "deployer") + f"/models/{name}"
+            )
+        )
+        _, curl = sample_request(gateway, task, [f.name for f in data.features])
+        console.print(
+            f"{name}:{version} serving at {deployed.endpoint_url} "
+            f"(stable: {gateway}) after {time.perf_counter() - started:.1f}s"
+        )
+        console.print(f"try: {curl}")
+        if mesh is not None:
+            console.print("the embedded mesh keeps serving; Ctrl-C stops it")
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    except TimeoutError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        if mesh is not None:
+            mesh.stop()
+
+
+@app.command()
+def status(
+    model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
+    history: Annotated[bool, typer.Option(help="Include replaced and failed ones.")] = False,
+) -> None:
+    """List deployments (from the deployer at BENTOMESH_DEPLOYER_URL)."""
+    import datetime as dt
+
+    import httpx
+
+    url = f"{_deployer_url()}/deployments" + (f"?model={model}" if model else "")
+    try:
+        rows = httpx.get(url, timeout=10).json()
+    except httpx.HTTPError as exc:
+        raise _fail(f"deployer not reachable at {_deployer_url()}: {exc}") from exc
+    table = Table(title="deployments", title_justify="left")
+    for column in ("model", "version", "runtime", "status", "endpoint", "since", "id"):
+        table.add_column(column)
+    for d in rows:
+        if not history and d["status"] != "active":
+            continue
+        since = dt.datetime.fromtimestamp(d["updated_at"]).strftime("%Y-%m-%d %H:%M:%S")
+        color = {"active": "green", "failed": "red"}.get(d["status"], "dim")
+        table.add_row(
+            d["model"],
+            d["version"],
+            d["runtime"],
+            f"[{color}]{d['status']}[/{color}]",
+            d["endpoint"] or "-",
+            since,
+            d["id"],
+        )
+    console.print(table)
+
+
+@app.command()
+def rollback(model: Annotated[str, typer.Argument(help="Model to roll back.")]) -> None:
+    """Serve the version the current one replaced again (blue/green, like a deploy)."""
+    import httpx
+
+    try:
+        with err.status(f"rolling back {model}"):
+            response = httpx.post(f"{_deployer_url()}/deployments/{model}/rollback", timeout=300)
+    except httpx.HTTPError as exc:
+        raise _fail(f"deployer not reachable at {_deployer_url()}: {exc}") from exc
+    body = response.json()
+    if response.status_code != 200:
+        raise _fail(body.get("error", response.text))
+    console.print(f"{model} back on version {body['version']} at {body['endpoint']}")
+
+
+@app.command()
+def health(
+    service_url: Annotated[str, typer.Option(help="Base URL of a model service.")],
+) -> None:
+    """Check a model service: liveness, readiness, latency and request counters."""
+    import httpx
+
+    from services.cli.health import check_service
+
+    try:
+        report = check_service(service_url)
+    except httpx.HTTPError as exc:
+        raise _fail(f"{service_url} not reachable: {exc}") from exc
+    for line in report.lines():
+        console.print(line)
+    if not report.healthy:
+        raise typer.Exit(1)
+
+
 @app.command("base-image")
 def base_image(
     tag: Annotated[str, typer.Option(help="Image to create.")] = "bentomesh/python:3.11",

@@ -202,6 +202,25 @@ async def test_redelivered_image_ready_starts_no_second_process(
     assert count_serving(f"{case.kind}:p2") == 1
 
 
+def test_rollback_serves_the_replaced_version_again(mesh: LocalMesh) -> None:
+    deployer = deployer_of(mesh)
+    response = httpx.post(f"{deployer.url}/deployments/sklearn-classifier/rollback", timeout=180)
+    assert response.status_code == 200, response.text
+    assert response.json()["version"] == "p1"
+    listing = httpx.get(f"{deployer.url}/models/sklearn-classifier", timeout=10).json()
+    assert listing["version"] == "p1"
+    assert count_serving("sklearn-classifier:p2") == 0
+    # and forward again, so the restart test below sees p2
+    again = httpx.post(f"{deployer.url}/deployments/sklearn-classifier/rollback", timeout=180)
+    assert again.json()["version"] == "p2"
+
+
+def test_rollback_without_history_is_refused(mesh: LocalMesh) -> None:
+    response = httpx.post(f"{deployer_of(mesh).url}/deployments/nothing-here/rollback", timeout=30)
+    assert response.status_code == 409
+    assert "no earlier version" in response.json()["error"]
+
+
 def test_deployer_restart_keeps_state_and_endpoints(mesh: LocalMesh) -> None:
     deployer = deployer_of(mesh)
     before = httpx.get(f"{deployer.url}/deployments", timeout=10).json()

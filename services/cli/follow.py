@@ -1,0 +1,72 @@
+"""Follow one model version's chain of events until it is deployed or a stage fails."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from contracts import topics
+from contracts.codec import decode
+from contracts.errors import EventDecodeError
+from contracts.events import Deployed, StageFailed
+from contracts.kafka import KafkaSettings
+
+CHAIN_TOPICS = (
+    topics.MODEL_REGISTERED,
+    topics.BENTO_BUILT,
+    topics.IMAGE_READY,
+    topics.DEPLOYED,
+    topics.STAGE_FAILED,
+)
+
+
+class ChainFollower:
+    """Reads the chain topics from their current end; start it *before* publishing."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self.settings = settings
+        self.consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        self.consumer = AIOKafkaConsumer(
+            enable_auto_commit=False, fetch_max_wait_ms=20, **self.settings.aiokafka_kwargs()
+        )
+        await self.consumer.start()
+        await self.consumer._client.force_metadata_update()
+        parts = [
+            TopicPartition(t, p)
+            for t in CHAIN_TOPICS
+            for p in sorted(self.consumer.partitions_for_topic(t) or {0})
+        ]
+        self.consumer.assign(parts)
+        await self.consumer.seek_to_end(*parts)
+        for tp in parts:  # resolve the end offsets now, before anything is published
+            await self.consumer.position(tp)
+
+    async def until_done(
+        self, chain_id: str, on_event: Callable[[Any], None], limit_s: float
+    ) -> Any:
+        """Returns the ``Deployed`` or ``StageFailed`` event that ends the chain."""
+        assert self.consumer is not None
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            batch = await self.consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for record in records:
+                    try:
+                        event = decode(record.value)
+                    except EventDecodeError:
+                        continue
+                    if event.chainid != chain_id:
+                        continue
+                    on_event(event)
+                    if isinstance(event.data, Deployed | StageFailed):
+                        return event
+        raise TimeoutError(f"chain {chain_id} did not finish within {limit_s:.0f}s")
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
