@@ -50,7 +50,15 @@ class ChainFollower:
         self, chain_id: str, on_event: Callable[[Any], None], limit_s: float
     ) -> Any:
         """Returns the ``Deployed`` or ``StageFailed`` event that ends the chain."""
+        done = await self.until_all_done({chain_id}, on_event, limit_s)
+        return done[chain_id]
+
+    async def until_all_done(
+        self, chain_ids: set[str], on_event: Callable[[Any], None], limit_s: float
+    ) -> dict[str, Any]:
+        """The final event of each chain, keyed by chain id."""
         assert self.consumer is not None
+        done: dict[str, Any] = {}
         deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline:
             batch = await self.consumer.getmany(timeout_ms=200)
@@ -60,12 +68,15 @@ class ChainFollower:
                         event = decode(record.value)
                     except EventDecodeError:
                         continue
-                    if event.chainid != chain_id:
+                    if event.chainid not in chain_ids or event.chainid in done:
                         continue
                     on_event(event)
                     if isinstance(event.data, Deployed | StageFailed):
-                        return event
-        raise TimeoutError(f"chain {chain_id} did not finish within {limit_s:.0f}s")
+                        done[event.chainid] = event
+                        if len(done) == len(chain_ids):
+                            return done
+        missing = len(chain_ids) - len(done)
+        raise TimeoutError(f"{missing} chain(s) did not finish within {limit_s:.0f}s")
 
     async def stop(self) -> None:
         if self.consumer is not None:

@@ -448,6 +448,74 @@ def deploy(
 
 
 @app.command()
+def demo(
+    keep_running: Annotated[
+        bool, typer.Option(help="Leave the mesh and the models up until Ctrl-C.")
+    ] = False,
+    runtime: Annotated[str, typer.Option(help="process | docker | auto")] = "process",
+) -> None:
+    """Start the embedded mesh, deploy three example models, and call each endpoint."""
+    import tempfile
+
+    from services.cli.demo import call, run, train_examples
+    from services.cli.supervisor import LocalMesh
+    from services.runtime.errors import MeshError
+    from services.runtime.settings import RuntimeSettings
+
+    _stop_on_sigterm()
+    started = time.perf_counter()
+    workdir = Path(tempfile.mkdtemp(prefix="bentomesh-demo-"))
+    runtime_settings = RuntimeSettings()
+    console.print(f"[bold]BentoMesh demo[/bold] (files in {workdir})")
+    with err.status("training example models") as status:
+        examples = train_examples(workdir / "models", runtime, _progress_printer(status, err))
+    mesh = LocalMesh(
+        runtime=runtime_settings,
+        extra_env={"BENTOMESH_ARTIFACT_ROOTS": str(workdir / "models")},
+    )
+    try:
+        with err.status("starting the embedded mesh") as status:
+            mesh.start(_progress_printer(status, err), timeout=180)
+        gateway = next(p.url for p in mesh.processes if p.info.name == "deployer")
+        console.print("registering 3 models; each goes packager -> builder -> deployer:")
+        with err.status("deploying") as status:
+            results = run(mesh.kafka, examples, _progress_printer(status, console))
+        table = Table(title="served models", title_justify="left")
+        for column in ("model", "task", "endpoint (stable)", "version endpoint"):
+            table.add_column(column)
+        for example in examples:
+            table.add_row(
+                example.name,
+                example.task,
+                f"{gateway}/models/{example.name}",
+                results[example.name].data.endpoint_url,
+            )
+        console.print(table)
+        for example in examples:
+            curl, code, body = call(gateway, example)
+            console.print(f"[bold]{example.name}[/bold] ({example.task}):")
+            console.print(f"  $ {curl}", markup=False)
+            console.print(f"  -> {code} {body[:400]}", markup=False)
+            if code != 200:
+                raise _fail(f"{example.name} answered {code}")
+        console.print(
+            f"[green]demo complete[/green] in {time.perf_counter() - started:.0f}s: "
+            "3 models registered, built, deployed and answering."
+        )
+        if keep_running:
+            console.print("the mesh keeps running (bentomesh status, events tail); Ctrl-C stops")
+            while True:
+                time.sleep(3600)
+    except (MeshError, RuntimeError, TimeoutError) as exc:
+        raise _fail(f"demo failed: {exc}; logs in {mesh.log_dir}") from exc
+    except KeyboardInterrupt:
+        pass
+    finally:
+        with err.status("stopping the mesh"):
+            mesh.stop()
+
+
+@app.command()
 def status(
     model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
     history: Annotated[bool, typer.Option(help="Include replaced and failed ones.")] = False,

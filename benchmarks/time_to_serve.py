@@ -1,0 +1,215 @@
+"""Seconds from publishing ``ModelRegistered`` to the first successful prediction.
+
+Run: ``uv run python -m benchmarks.time_to_serve [--skip-docker]``.
+
+Side by side in one run, on the same scikit-learn model: the mesh with the process runtime, the
+mesh with the Docker runtime (cold: first image of a new dependency set; warm: a second version
+reusing the dependency layer), and the manual BentoML steps a person would run (save the model,
+build the bento, serve it; with Docker also containerize and run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+N_FEATURES = 8
+FEATURES = [f"f{i}" for i in range(N_FEATURES)]
+
+
+def train(directory: Path) -> Path:
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1000, N_FEATURES))
+    y = (x[:, 0] - x[:, 1] > 0).astype(int)
+    path = directory / "artifacts" / "model.joblib"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(LogisticRegression().fit(x, y), path)
+    return path
+
+
+def first_prediction(url: str, route: str, deadline_s: float = 600) -> None:
+    body = {"rows": [[0.0] * N_FEATURES]}
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.post(f"{url}/{route}", json=body, timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(url)
+
+
+async def through_mesh(kafka: object, model: Path, name: str, version: str, runtime: str) -> float:
+    from contracts.envelope import new_chain
+    from contracts.events import DeploymentPrefs, StageFailed
+    from contracts.publish import build_model_registered, send_event
+    from services.cli.follow import ChainFollower
+
+    data = build_model_registered(
+        model,
+        name=name,
+        version=version,
+        task="classification",
+        features=FEATURES,
+        deployment=DeploymentPrefs(runtime=runtime),
+    )  # type: ignore[arg-type]
+    event = new_chain(data, source="bench")
+    follower = ChainFollower(kafka)  # type: ignore[arg-type]
+    await follower.start()
+    started = time.perf_counter()
+    try:
+        await send_event(event, kafka)  # type: ignore[arg-type]
+        final = await follower.until_done(event.chainid, lambda _e: None, 900)
+    finally:
+        await follower.stop()
+    if isinstance(final.data, StageFailed):
+        raise RuntimeError(final.data.reason)
+    first_prediction(final.data.endpoint_url, "predict")
+    return time.perf_counter() - started
+
+
+def manual_steps(model: Path, workdir: Path, docker: bool) -> float:
+    """What a person does by hand with BentoML: save, build, (containerize, run,) serve."""
+    import bentoml
+    import joblib
+
+    started = time.perf_counter()
+    tag = bentoml.sklearn.save_model("manual-model", joblib.load(model))
+    ctx = workdir / f"manual-{'docker' if docker else 'process'}"
+    ctx.mkdir()
+    (ctx / "service.py").write_text(
+        "import bentoml, numpy as np\n"
+        "@bentoml.service\n"
+        "class Manual:\n"
+        f"    ref = bentoml.models.BentoModel('{tag.tag}')\n"
+        "    def __init__(self):\n"
+        "        self.model = bentoml.sklearn.load_model(self.ref)\n"
+        "    @bentoml.api\n"
+        "    def predict(self, rows: np.ndarray) -> np.ndarray:\n"
+        "        return self.model.predict(rows)\n"
+    )
+    bento = bentoml.bentos.build(
+        "service:Manual",
+        name="manual",
+        build_ctx=str(ctx),
+        python={"packages": ["scikit-learn", "numpy"], "lock_packages": False},
+        models=[str(tag.tag)],
+    )
+    port = 3190 if docker else 3191
+    if docker:
+        from services.builder.docker_image import containerize
+        from services.builder.settings import BuilderSettings
+
+        ref = f"bentomesh-bench/manual:{bento.tag.version}"
+        containerize(str(bento.tag), Path(bento.path), ref, BuilderSettings())
+        proc = subprocess.Popen(
+            [
+                "/usr/bin/docker",
+                "run",
+                "--rm",
+                "--name",
+                "bench-manual",
+                "-p",
+                f"127.0.0.1:{port}:3000",
+                ref,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    else:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bentoml", "serve", str(bento.tag), "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    try:
+        first_prediction(f"http://127.0.0.1:{port}", "predict")
+        return time.perf_counter() - started
+    finally:
+        if docker:
+            subprocess.run(["/usr/bin/docker", "rm", "-f", "bench-manual"], capture_output=True)
+        proc.terminate()
+        proc.wait(30)
+
+
+def clear_model_images() -> None:
+    """Remove model images and their dangling layers, so the next build starts cold."""
+    from services.builder.docker_image import docker_client
+
+    client = docker_client()
+    try:
+        for image in client.images.list(filters={"label": "bentomesh.bento"}):
+            client.images.remove(image.id, force=True)
+        client.images.prune(filters={"dangling": True})
+    finally:
+        client.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--skip-docker", action="store_true")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bentomesh-tts-"))
+    os.environ["BENTOML_HOME"] = str(workdir / "bentoml")
+    os.environ["BENTOMESH_HOME"] = str(workdir / "mesh")
+    os.environ["BENTOMESH_ARTIFACT_ROOTS"] = str(workdir / "artifacts")
+    model = train(workdir)
+
+    from contracts.kafka import KafkaSettings
+    from services.builder.backend import docker_available
+    from services.cli.supervisor import LocalMesh
+    from services.runtime.embedded_broker import free_port
+    from services.runtime.settings import RuntimeSettings
+
+    docker = docker_available() and not args.skip_docker
+    kafka = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}")
+    mesh = LocalMesh(kafka, RuntimeSettings(home=workdir / "mesh"), free_ports=True)
+    print(f"workdir {workdir}; starting the embedded mesh ...", flush=True)
+    mesh.start(timeout=120)
+    results: list[tuple[str, float]] = []
+    try:
+        runs = [
+            ("mesh, process runtime (first model)", "bench-process", "p1", "process"),
+            ("mesh, process runtime (next version)", "bench-process", "p2", "process"),
+        ]
+        if docker:
+            runs += [
+                ("mesh, docker cold (new dependency layer)", "bench-docker", "d1", "docker"),
+                ("mesh, docker warm (layer cached)", "bench-docker", "d2", "docker"),
+            ]
+        for label, name, version, runtime in runs:
+            if version == "d1":
+                clear_model_images()
+            print(f"  {label} ...", flush=True)
+            results.append((label, asyncio.run(through_mesh(kafka, model, name, version, runtime))))
+    finally:
+        mesh.stop()
+    print("  manual BentoML: save, build, serve ...", flush=True)
+    results.append(("manual bentoml: save, build, serve", manual_steps(model, workdir, False)))
+    if docker:
+        print("  manual BentoML + image: save, build, containerize, run ...", flush=True)
+        results.append(
+            ("manual: save, build, containerize, run", manual_steps(model, workdir, True))
+        )
+    print(f"\n{'path':<45} {'seconds to first prediction':>28}")
+    for label, seconds in results:
+        print(f"{label:<45} {seconds:>28.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""The README's main job, ``bentomesh demo``, on the embedded default: no Docker, no Kafka."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from services.runtime.embedded_broker import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def test_demo_deploys_three_kinds_of_model_and_exits_cleanly(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "BENTOMESH_HOME": str(tmp_path / "home"),
+        "BENTOML_HOME": str(tmp_path / "bentoml"),
+        "BENTOMESH_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "COLUMNS": "200",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "demo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    for model in ("churn:1", "demand:1", "uplift:1"):
+        assert f"{model}" in out
+    assert out.count("deployment.ready") == 3
+    assert out.count("-> 200 ") == 3
+    assert '"lower":[' in out  # conformal intervals of the regressor
+    assert '"average_effect"' in out  # causal effects
+    assert "demo complete" in out
+    leftover = subprocess.run(
+        ["pgrep", "-f", f"bentoml serve .*{tmp_path}"], capture_output=True, text=True
+    ).stdout
+    assert leftover == ""
