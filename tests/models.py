@@ -56,6 +56,33 @@ def _save(model: Any, path: Path) -> Path:
 def make_case(kind: str, directory: Path) -> ModelCase:
     """Train the model ``kind`` (e.g. ``sklearn-classifier``) and save it under ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
+    if kind == "xgboost-native-classifier":  # the library's own JSON format, not a pickle
+        case = make_case("xgboost-classifier", directory / "native")
+        path = directory / f"{kind}.json"
+        case.model.save_model(path)
+        return ModelCase(
+            kind,
+            case.task,
+            case.framework,
+            path,
+            case.model,
+            case.x_test,
+            class_labels=case.class_labels,
+        )
+    if kind == "lightgbm-native-regressor":  # LightGBM's text model format
+        case = make_case("lightgbm-regressor", directory / "native")
+        path = directory / f"{kind}.txt"
+        case.model.booster_.save_model(str(path))
+        return ModelCase(
+            kind,
+            case.task,
+            case.framework,
+            path,
+            case.model,
+            case.x_test,
+            case.y_test,
+            case.calibration,
+        )
     framework, role = kind.split("-", 1)
     if role == "classifier":
         x, y = classification_data()
@@ -140,4 +167,6 @@ ALL_KINDS = (
     "lightgbm-regressor",
     "econml-lineardml",
     "econml-causalforestdml",
+    "xgboost-native-classifier",
+    "lightgbm-native-regressor",
 )

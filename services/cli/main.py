@@ -585,6 +585,28 @@ def health(
         raise typer.Exit(1)
 
 
+@app.command()
+def compose(
+    images: Annotated[list[str], typer.Argument(help="Model images, e.g. bentomesh/churn:3.")],
+    out: Annotated[Path, typer.Option(help="Compose file to write.")] = Path("models-compose.yaml"),
+    first_port: Annotated[int, typer.Option(help="Host port of the first model.")] = 3001,
+) -> None:
+    """Write a Docker Compose file serving the given model images (one service each)."""
+    from services.packager.compose import ComposeService, compose_yaml
+
+    services = [
+        ComposeService(image.rsplit("/", 1)[-1].split(":")[0], image, first_port + i)
+        for i, image in enumerate(images)
+    ]
+    try:
+        out.write_text(compose_yaml(services))
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    for service in services:
+        console.print(f"{service.name}: {service.image} on 127.0.0.1:{service.host_port}")
+    console.print(f"wrote {out}")
+
+
 @app.command("base-image")
 def base_image(
     tag: Annotated[str, typer.Option(help="Image to create.")] = "bentomesh/python:3.11",

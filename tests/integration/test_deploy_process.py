@@ -202,6 +202,32 @@ async def test_redelivered_image_ready_starts_no_second_process(
     assert count_serving(f"{case.kind}:p2") == 1
 
 
+def test_model_process_that_dies_is_restarted(mesh: LocalMesh) -> None:
+    import os
+    import signal
+
+    deployer = deployer_of(mesh)
+
+    def active() -> dict[str, Any]:
+        rows = httpx.get(f"{deployer.url}/deployments", timeout=10).json()
+        return next(
+            d for d in rows if d["status"] == "active" and d["model"] == "sklearn-classifier"
+        )
+
+    before = active()
+    os.killpg(int(before["handle"]), signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while True:
+        assert time.monotonic() < deadline, "not restarted"
+        now = active()
+        ready = httpx.get(f"{deployer.url}/models/sklearn-classifier/readyz", timeout=10)
+        if now["handle"] != before["handle"] and ready.status_code == 200:
+            break
+        time.sleep(1)
+    assert now["id"] == before["id"]  # the same deployment, restarted in place
+    assert count_serving("sklearn-classifier:p2") == 1
+
+
 def test_rollback_serves_the_replaced_version_again(mesh: LocalMesh) -> None:
     deployer = deployer_of(mesh)
     response = httpx.post(f"{deployer.url}/deployments/sklearn-classifier/rollback", timeout=180)

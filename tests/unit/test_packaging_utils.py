@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import ast
+
+import pytest
+import yaml
+
+from services.packager.bentofile import BentoConfig, ContainerConfig, pinned_requirements
+from services.packager.compose import ComposeService, compose_yaml
+from services.packager.templates import (
+    CausalInferenceServiceTemplate,
+    ClassificationServiceTemplate,
+    RegressionServiceTemplate,
+)
+
+
+@pytest.mark.parametrize(
+    ("template", "options", "class_name"),
+    [
+        (ClassificationServiceTemplate, {}, "Classifier"),
+        (RegressionServiceTemplate, {"return_intervals": True}, "Regressor"),
+        (
+            CausalInferenceServiceTemplate,
+            {"treatment": "coupon", "outcome": "spend"},
+            "CausalEffects",
+        ),
+    ],
+)
+def test_templates_generate_valid_python_for_the_model(template, options, class_name) -> None:  # type: ignore[no-untyped-def]
+    source = template.create(
+        model_tag="churn:3", service_name="churn", description='say "hi"', workers=2, **options
+    )
+    tree = ast.parse(source)
+    classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+    assert class_name in classes
+    assert 'BentoModel("churn:3")' in source
+    assert "workers=2" in source
+    assert 'say \\"hi\\"' in source
+
+
+def test_bentofile_pins_training_versions_and_builds_offline() -> None:
+    pins = pinned_requirements("xgboost", {"scikit-learn": "1.5.0", "xgboost-cpu": "3.0.1"})
+    assert "scikit-learn==1.5.0" in pins
+    assert "xgboost-cpu==3.0.1" in pins
+    assert any(p.startswith("numpy==") for p in pins)
+    config = BentoConfig(
+        service="service:Classifier",
+        name="churn",
+        version="3",
+        description="d",
+        packages=tuple(pins),
+        models=("churn:3",),
+        container=ContainerConfig(base_image="bentomesh/python:3.11"),
+    )
+    doc = yaml.safe_load(config.to_yaml())
+    assert doc["python"]["lock_packages"] is False
+    assert doc["models"] == ["churn:3"]
+    assert doc["docker"]["base_image"] == "bentomesh/python:3.11"
+    assert {"name": "OMP_NUM_THREADS", "value": "1"} in doc["envs"]
+
+
+def test_compose_has_one_locked_down_service_per_model() -> None:
+    text = compose_yaml(
+        [
+            ComposeService("churn", "bentomesh/churn:3", 3001, cpus=0.5),
+            ComposeService("demand", "bentomesh/demand:1", 3002, memory_mb=512),
+        ]
+    )
+    doc = yaml.safe_load(text)
+    churn = doc["services"]["churn"]
+    assert churn["ports"] == ["127.0.0.1:3001:3000"]
+    assert churn["read_only"] is True
+    assert churn["cap_drop"] == ["ALL"]
+    assert churn["cpus"] == 0.5
+    assert "/readyz" in " ".join(churn["healthcheck"]["test"])
+    assert doc["services"]["demand"]["mem_limit"] == "512m"
+
+
+def test_compose_refuses_clashing_ports() -> None:
+    with pytest.raises(ValueError, match="ports"):
+        compose_yaml([ComposeService("a", "i:1", 3001), ComposeService("b", "i:2", 3001)])
