@@ -81,14 +81,15 @@ def load_artifact(path: Path, task: Task, declared: Framework | None) -> LoadedM
 
 
 def _is_classifier(model: Any) -> bool:
+    booster_objective = _lightgbm_objective(model)
+    if booster_objective is not None:  # a native LightGBM Booster: its objective tells
+        return booster_objective.startswith(("binary", "multiclass", "cross_entropy"))
     from sklearn.base import is_classifier
 
-    if is_classifier(model):
-        return True
-    booster_objective = _lightgbm_objective(model)
-    return booster_objective is not None and booster_objective.startswith(
-        ("binary", "multiclass", "cross_entropy")
-    )
+    try:
+        return bool(is_classifier(model))
+    except AttributeError:  # not a scikit-learn estimator (scikit-learn >= 1.6 raises)
+        return getattr(model, "_estimator_type", None) == "classifier"
 
 
 def _lightgbm_objective(model: Any) -> str | None:
