@@ -5,7 +5,7 @@ Run: ``uv run python -m benchmarks.time_to_serve [--skip-docker]``.
 Side by side in one run, on the same scikit-learn model: the mesh with the process runtime, the
 mesh with the Docker runtime (cold: first image of a new dependency set; warm: a second version
 reusing the dependency layer), and the manual BentoML steps a person would run (save the model,
-build the bento, serve it; with Docker also containerize and run).
+build the bento, serve it).
 """
 
 from __future__ import annotations
@@ -81,14 +81,14 @@ async def through_mesh(kafka: object, model: Path, name: str, version: str, runt
     return time.perf_counter() - started
 
 
-def manual_steps(model: Path, workdir: Path, docker: bool) -> float:
-    """What a person does by hand with BentoML: save, build, (containerize, run,) serve."""
+def manual_steps(model: Path, workdir: Path) -> float:
+    """What a person does by hand with BentoML: save the model, build the bento, serve it."""
     import bentoml
     import joblib
 
     started = time.perf_counter()
     tag = bentoml.sklearn.save_model("manual-model", joblib.load(model))
-    ctx = workdir / f"manual-{'docker' if docker else 'process'}"
+    ctx = workdir / "manual"
     ctx.mkdir()
     (ctx / "service.py").write_text(
         "import bentoml, numpy as np\n"
@@ -108,39 +108,16 @@ def manual_steps(model: Path, workdir: Path, docker: bool) -> float:
         python={"packages": ["scikit-learn", "numpy"], "lock_packages": False},
         models=[str(tag.tag)],
     )
-    port = 3190 if docker else 3191
-    if docker:
-        from services.builder.docker_image import containerize
-        from services.builder.settings import BuilderSettings
-
-        ref = f"bentomesh-bench/manual:{bento.tag.version}"
-        containerize(str(bento.tag), Path(bento.path), ref, BuilderSettings())
-        proc = subprocess.Popen(
-            [
-                "/usr/bin/docker",
-                "run",
-                "--rm",
-                "--name",
-                "bench-manual",
-                "-p",
-                f"127.0.0.1:{port}:3000",
-                ref,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    else:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bentoml", "serve", str(bento.tag), "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    port = 3191
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bentoml", "serve", str(bento.tag), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         first_prediction(f"http://127.0.0.1:{port}", "predict")
         return time.perf_counter() - started
     finally:
-        if docker:
-            subprocess.run(["/usr/bin/docker", "rm", "-f", "bench-manual"], capture_output=True)
         proc.terminate()
         proc.wait(30)
 
@@ -196,16 +173,13 @@ def main() -> None:
             if version == "d1":
                 clear_model_images()
             print(f"  {label} ...", flush=True)
-            results.append((label, asyncio.run(through_mesh(kafka, model, name, version, runtime))))
+            seconds = asyncio.run(through_mesh(kafka, model, name, version, runtime))
+            print(f"    {seconds:.1f}s", flush=True)
+            results.append((label, seconds))
     finally:
         mesh.stop()
     print("  manual BentoML: save, build, serve ...", flush=True)
-    results.append(("manual bentoml: save, build, serve", manual_steps(model, workdir, False)))
-    if docker:
-        print("  manual BentoML + image: save, build, containerize, run ...", flush=True)
-        results.append(
-            ("manual: save, build, containerize, run", manual_steps(model, workdir, True))
-        )
+    results.append(("manual bentoml: save, build, serve", manual_steps(model, workdir)))
     print(f"\n{'path':<45} {'seconds to first prediction':>28}")
     for label, seconds in results:
         print(f"{label:<45} {seconds:>28.1f}")
