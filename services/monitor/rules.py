@@ -1,0 +1,125 @@
+"""Alert rules with hysteresis and deduplication; pure logic, no HTTP and no Kafka.
+
+A rule fires after ``fire_after`` consecutive breaching checks and resolves after
+``resolve_after`` consecutive healthy ones, so one slow or failed check never pages anyone and an
+endpoint that flaps does not produce an alert storm. Only transitions are reported: a condition
+that persists yields one ``firing``, then one ``resolved``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from contracts.events import AlertState, Severity
+
+Comparison = Literal["above", "below"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    metric: str
+    severity: Severity
+    threshold: float
+    comparison: Comparison = "above"
+    fire_after: int = 3
+    resolve_after: int = 3
+    description: str = ""
+
+    def breached(self, value: float | None) -> bool | None:
+        """Whether ``value`` breaches the rule; None when there is nothing to judge."""
+        if value is None:
+            return None
+        return value > self.threshold if self.comparison == "above" else value < self.threshold
+
+
+DEFAULT_RULES: tuple[Rule, ...] = (
+    Rule(
+        "endpoint_down",
+        "live_failed",
+        "critical",
+        0.5,
+        fire_after=3,
+        resolve_after=2,
+        description="/livez failed on consecutive checks",
+    ),
+    Rule(
+        "not_ready",
+        "ready_failed",
+        "warning",
+        0.5,
+        fire_after=2,
+        resolve_after=2,
+        description="/readyz failed on consecutive checks",
+    ),
+    Rule(
+        "p99_latency",
+        "p99_latency_ms",
+        "warning",
+        500.0,
+        fire_after=2,
+        resolve_after=3,
+        description="p99 request latency over the window",
+    ),
+    Rule(
+        "error_rate_5xx",
+        "error_rate_5xx",
+        "critical",
+        0.05,
+        fire_after=2,
+        resolve_after=3,
+        description="share of requests answered 5xx over the window",
+    ),
+)
+
+
+@dataclass
+class RuleState:
+    breaches: int = 0
+    oks: int = 0
+    firing: bool = False
+
+
+@dataclass(frozen=True)
+class Transition:
+    rule: Rule
+    state: AlertState
+    observed: float | None
+
+
+@dataclass
+class AlertBook:
+    """Per-deployment rule states; feed it each check's metrics, get back the transitions."""
+
+    rules: tuple[Rule, ...] = DEFAULT_RULES
+    states: dict[tuple[str, str], RuleState] = field(default_factory=dict)
+
+    def observe(self, deployment_id: str, metrics: Mapping[str, float | None]) -> list[Transition]:
+        transitions = []
+        for rule in self.rules:
+            breached = rule.breached(metrics.get(rule.metric))
+            if breached is None:
+                continue
+            state = self.states.setdefault((deployment_id, rule.name), RuleState())
+            if breached:
+                state.breaches, state.oks = state.breaches + 1, 0
+                if not state.firing and state.breaches >= rule.fire_after:
+                    state.firing = True
+                    transitions.append(Transition(rule, "firing", metrics.get(rule.metric)))
+            else:
+                state.oks, state.breaches = state.oks + 1, 0
+                if state.firing and state.oks >= rule.resolve_after:
+                    state.firing = False
+                    transitions.append(Transition(rule, "resolved", metrics.get(rule.metric)))
+        return transitions
+
+    def firing(self, deployment_id: str) -> list[str]:
+        return [name for (dep, name), s in self.states.items() if dep == deployment_id and s.firing]
+
+    def forget(self, deployment_ids: Iterable[str]) -> None:
+        """Drop the state of deployments no longer watched (replaced or removed)."""
+        gone = set(deployment_ids)
+        for key in [k for k in self.states if k[0] in gone]:
+            del self.states[key]
