@@ -1,0 +1,201 @@
+"""The health monitor: check every watched endpoint on an interval, turn rule transitions into
+``HealthAlert``s and hand them to the registered handlers. Works without Kafka:
+
+    monitor = create_health_monitor(services=[{"name": "churn", "url": "http://..."}],
+                                    check_interval=30)
+    monitor.add_alert_handler(my_callback)
+    monitor.start(); ...; monitor.get_health_summary(); monitor.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import httpx
+
+from contracts.events import HealthAlert
+from services.monitor.checker import CheckResult, Target, check
+from services.monitor.rules import DEFAULT_RULES, AlertBook, Rule, Transition
+from services.monitor.window import Scrape
+
+logger = logging.getLogger("bentomesh.monitor")
+
+Handler = Callable[[HealthAlert], Any]
+
+
+def alert_for(target: Target, transition: Transition) -> HealthAlert:
+    rule = transition.rule
+    observed = transition.observed
+    what = rule.description or rule.name
+    if transition.state == "firing":
+        message = f"{target.model_name}:{target.model_version}: {what}"
+        if observed is not None and rule.metric not in ("live_failed", "ready_failed"):
+            message += f" ({observed:.3g} vs threshold {rule.threshold:g})"
+    else:
+        message = f"{target.model_name}:{target.model_version}: {rule.name} back to normal"
+    return HealthAlert(
+        deployment_id=target.deployment_id,
+        model_name=target.model_name,
+        model_version=target.model_version,
+        endpoint_url=target.url,
+        rule=rule.name,
+        severity=rule.severity,
+        state=transition.state,
+        observed=observed,
+        threshold=rule.threshold,
+        message=message,
+    )
+
+
+class HealthMonitor:
+    def __init__(
+        self,
+        targets: Iterable[Target] = (),
+        *,
+        check_interval: float = 10.0,
+        rules: tuple[Rule, ...] = DEFAULT_RULES,
+        concurrency: int = 100,
+        jitter: float = 0.1,
+        timeout_s: float = 3.0,
+    ) -> None:
+        self.targets: dict[str, Target] = {t.deployment_id: t for t in targets}
+        self.check_interval = check_interval
+        self.book = AlertBook(rules=rules)
+        self.handlers: list[Handler] = []
+        self.concurrency = concurrency
+        self.jitter = jitter
+        self.timeout_s = timeout_s
+        self.last: dict[str, CheckResult] = {}
+        self.checks = 0
+        self._scrapes: dict[str, Scrape] = {}
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def add_alert_handler(self, handler: Handler) -> None:
+        """``handler(alert)``; a coroutine function is awaited."""
+        self.handlers.append(handler)
+
+    def watch(self, target: Target) -> None:
+        with self._lock:
+            self.targets[target.deployment_id] = target
+
+    def unwatch(self, deployment_id: str) -> None:
+        with self._lock:
+            self.targets.pop(deployment_id, None)
+            self.last.pop(deployment_id, None)
+            self._scrapes.pop(deployment_id, None)
+        self.book.forget([deployment_id])
+
+    async def run_once(self, client: httpx.AsyncClient) -> list[HealthAlert]:
+        """Check every target once (bounded concurrency); dispatch and return the alerts."""
+        with self._lock:
+            targets = list(self.targets.values())
+        limit = asyncio.Semaphore(self.concurrency)
+
+        async def one(target: Target) -> CheckResult:
+            async with limit:
+                result, scrape = await check(
+                    client, target, self._scrapes.get(target.deployment_id)
+                )
+            if scrape is not None:
+                self._scrapes[target.deployment_id] = scrape
+            return result
+
+        results = await asyncio.gather(*(one(t) for t in targets))
+        alerts = []
+        for result in results:
+            if result.target.deployment_id not in self.targets:
+                continue  # unwatched while it was being checked
+            self.last[result.target.deployment_id] = result
+            for transition in self.book.observe(result.target.deployment_id, result.metrics()):
+                alerts.append(alert_for(result.target, transition))
+        self.checks += len(results)
+        for alert in alerts:
+            await self._dispatch(alert)
+        return alerts
+
+    async def _dispatch(self, alert: HealthAlert) -> None:
+        for handler in self.handlers:
+            try:
+                outcome = handler(alert)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:
+                logger.exception("alert handler %r failed", handler)
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Check on the interval (jittered) until ``stop`` is set or :meth:`stop` is called."""
+        limits = httpx.Limits(
+            max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+        )
+        async with httpx.AsyncClient(timeout=self.timeout_s, limits=limits) as client:
+            while not self._stop.is_set() and not (stop and stop.is_set()):
+                await self.run_once(client)
+                delay = self.check_interval * (1 + random.uniform(-self.jitter, self.jitter))  # noqa: S311
+                for _ in range(max(1, int(delay / 0.05))):
+                    if self._stop.is_set() or (stop and stop.is_set()):
+                        return
+                    await asyncio.sleep(delay / max(1, int(delay / 0.05)))
+
+    def start(self) -> None:
+        """Run in a background thread (its own event loop)."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self.run()), daemon=True, name="bentomesh-monitor"
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def get_health_summary(self) -> dict[str, Any]:
+        with self._lock:
+            targets = list(self.targets.values())
+        services = {}
+        for target in targets:
+            result = self.last.get(target.deployment_id)
+            services[target.model_name if target.model_name != "unknown" else target.url] = {
+                "deployment_id": target.deployment_id,
+                "url": target.url,
+                "healthy": bool(result and result.live and result.ready),
+                "live": result.live if result else None,
+                "ready": result.ready if result else None,
+                "ready_ms": result.ready_ms if result else None,
+                "stats": dict(result.stats) if result else {},
+                "firing": self.book.firing(target.deployment_id),
+                "last_error": result.error if result else None,
+            }
+        return {"checks": self.checks, "services": services}
+
+
+def create_health_monitor(
+    services: Iterable[Mapping[str, str]], check_interval: float = 30.0, **options: Any
+) -> HealthMonitor:
+    """The original API: ``services=[{"name": ..., "url": ...}]``."""
+    import re
+
+    def slug(name: str) -> str:
+        return re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_")[:63] or "service"
+
+    targets = [
+        Target(
+            deployment_id=s.get("id", s["name"]),
+            url=s["url"],
+            model_name=slug(s["name"]),
+            model_version=s.get("version", "0"),
+        )
+        for s in services
+    ]
+    return HealthMonitor(targets, check_interval=check_interval, **options)
