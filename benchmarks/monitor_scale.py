@@ -96,8 +96,7 @@ def main() -> None:
         print(f"{args.endpoints} endpoints, every {args.interval}s, {args.cycles} measured cycles")
 
         async def measure() -> tuple[float, float, list[float]]:
-            limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-            async with httpx.AsyncClient(timeout=5, limits=limits) as client:
+            async with monitor.session() as client:
                 await monitor.run_once(client)  # warm-up: connections, first scrape
                 cpu0 = time.process_time()
                 wall0 = time.monotonic()

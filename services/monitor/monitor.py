@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import httpx
+import aiohttp
 
 from contracts.events import HealthAlert
 from services.monitor.checker import CheckResult, Target, check
@@ -93,7 +93,14 @@ class HealthMonitor:
             self._scrapes.pop(deployment_id, None)
         self.book.forget([deployment_id])
 
-    async def run_once(self, client: httpx.AsyncClient) -> list[HealthAlert]:
+    def session(self) -> aiohttp.ClientSession:
+        """An HTTP session sized for the monitor's concurrency."""
+        return aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+            connector=aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=self.concurrency),
+        )
+
+    async def run_once(self, client: aiohttp.ClientSession) -> list[HealthAlert]:
         """Check every target once (bounded concurrency); dispatch and return the alerts."""
         with self._lock:
             targets = list(self.targets.values())
@@ -132,10 +139,7 @@ class HealthMonitor:
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Check on the interval (jittered) until ``stop`` is set or :meth:`stop` is called."""
-        limits = httpx.Limits(
-            max_connections=self.concurrency, max_keepalive_connections=self.concurrency
-        )
-        async with httpx.AsyncClient(timeout=self.timeout_s, limits=limits) as client:
+        async with self.session() as client:
             while not self._stop.is_set() and not (stop and stop.is_set()):
                 await self.run_once(client)
                 delay = self.check_interval * (1 + random.uniform(-self.jitter, self.jitter))  # noqa: S311

@@ -45,11 +45,11 @@ def monitor_for(server: ModelServer, rules: tuple[Rule, ...] = DEFAULT_RULES) ->
 
 async def cycles(monitor: HealthMonitor, n: int, traffic: Any = None) -> list[HealthAlert]:
     alerts: list[HealthAlert] = []
-    async with httpx.AsyncClient(timeout=5) as client:
+    async with monitor.session() as session, httpx.AsyncClient(timeout=5) as client:
         for _ in range(n):
             if traffic is not None:
                 await traffic(client)
-            alerts += await monitor.run_once(client)
+            alerts += await monitor.run_once(session)
             await asyncio.sleep(INTERVAL)
     return alerts
 
