@@ -27,4 +27,5 @@ SERVICES: tuple[ServiceInfo, ...] = (
     ServiceInfo("packager", 8101, "ModelRegistered -> BentoBuilt"),
     ServiceInfo("builder", 8102, "BentoBuilt -> ImageReady"),
     ServiceInfo("deployer", 8103, "ImageReady -> Deployed; stable endpoints at /models/<name>"),
+    ServiceInfo("monitor", 8104, "Deployed -> HealthAlert"),
 )

@@ -73,6 +73,7 @@ class HealthMonitor:
         self.timeout_s = timeout_s
         self.last: dict[str, CheckResult] = {}
         self.checks = 0
+        self.on_results: list[Callable[[list[CheckResult]], None]] = []
         self._scrapes: dict[str, Scrape] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -124,6 +125,8 @@ class HealthMonitor:
             for transition in self.book.observe(result.target.deployment_id, result.metrics()):
                 alerts.append(alert_for(result.target, transition))
         self.checks += len(results)
+        for callback in self.on_results:
+            callback(list(results))
         for alert in alerts:
             await self._dispatch(alert)
         return alerts
@@ -157,6 +160,10 @@ class HealthMonitor:
             target=lambda: asyncio.run(self.run()), daemon=True, name="bentomesh-monitor"
         )
         self._thread.start()
+
+    def halt(self) -> None:
+        """Ask :meth:`run` to return after the current cycle."""
+        self._stop.set()
 
     def stop(self) -> None:
         self._stop.set()

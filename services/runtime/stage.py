@@ -49,6 +49,7 @@ class StageMetrics:
     """Per-service counters in the service's own registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
         self.events = Counter(
             "bentomesh_stage_events",
             "Events consumed by outcome (produced, failed, dead_lettered).",

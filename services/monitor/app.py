@@ -1,0 +1,71 @@
+"""``services.monitor.app:app``: the monitor service with its own metrics and alert handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+
+from services.monitor.handlers import log_handler, webhook_handler
+from services.monitor.metrics import MonitorMetrics
+from services.monitor.monitor import HealthMonitor
+from services.monitor.service import WatchSet, kafka_alert_handler, monitor_router
+from services.monitor.settings import MonitorSettings
+from services.runtime.app import create_service_app
+from services.runtime.stage import StageMetrics
+
+
+def create_app(settings: MonitorSettings | None = None) -> Any:
+    settings = settings or MonitorSettings()
+    monitor = HealthMonitor(
+        check_interval=settings.interval_s,
+        rules=settings.rules(),
+        concurrency=settings.concurrency,
+        jitter=settings.jitter,
+        timeout_s=settings.timeout_s,
+    )
+    watch = WatchSet(monitor)
+    tasks: list[asyncio.Task[None]] = []
+
+    def routers(broker_ref: Any, metrics: StageMetrics) -> Any:
+        own = MonitorMetrics(metrics.registry)
+        monitor.on_results.append(
+            lambda results: own.record(results, monitor.book, len(monitor.targets))
+        )
+        monitor.add_alert_handler(log_handler)
+        monitor.add_alert_handler(kafka_alert_handler(broker_ref, watch))
+        if settings.webhook_url and settings.webhook_secret:
+            monitor.add_alert_handler(
+                webhook_handler(settings.webhook_url, settings.webhook_secret.get_secret_value())
+            )
+        return monitor_router(watch)
+
+    app = create_service_app("monitor", routers)
+
+    async def start_checks() -> None:
+        tasks.append(asyncio.create_task(monitor.run()))
+
+    async def stop_checks() -> None:
+        monitor.halt()
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app.after_startup(start_checks)
+    app.on_shutdown(stop_checks)
+    app.monitor = monitor  # type: ignore[attr-defined]
+    return app
+
+
+def broker_of(app: Any) -> KafkaBroker:
+    broker: KafkaBroker = app.broker
+    return broker
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

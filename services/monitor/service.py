@@ -1,0 +1,101 @@
+"""The monitor service: watches what ``Deployed`` announces, emits ``HealthAlert`` on Kafka.
+
+It reads ``bentomesh.deployed.v1`` from the beginning on every start, with no consumer group,
+so after a restart it knows every deployment again; a deployment that was replaced is dropped
+from the watch set when its successor's ``Deployed`` is read.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from typing import Any
+
+from faststream.kafka import KafkaBroker, KafkaRouter
+
+from contracts import topics
+from contracts.envelope import CloudEvent, follow_up
+from contracts.events import Deployed, HealthAlert
+from services.monitor.checker import Target
+from services.monitor.monitor import HealthMonitor
+from services.runtime.stage import json_body, publish_event
+
+logger = logging.getLogger("bentomesh.monitor")
+
+
+class WatchSet:
+    """Deployments to watch, from ``Deployed`` events; the cause of each, for lineage."""
+
+    def __init__(self, monitor: HealthMonitor) -> None:
+        self.monitor = monitor
+        self.causes: dict[str, CloudEvent[Deployed]] = {}
+        self.by_model: dict[str, str] = {}
+
+    def apply(self, event: CloudEvent[Deployed]) -> None:
+        data = event.data
+        if data.deployment_id in self.causes:
+            return  # a redelivered Deployed
+        for old in {data.replaced_deployment_id, self.by_model.get(data.model_name)} - {None}:
+            assert old is not None
+            self.monitor.unwatch(old)
+            self.causes.pop(old, None)
+        self.causes[data.deployment_id] = event
+        self.by_model[data.model_name] = data.deployment_id
+        self.monitor.watch(
+            Target(
+                data.deployment_id,
+                data.endpoint_url,
+                data.model_name,
+                data.model_version,
+                event.chainid,
+                event.id,
+            )
+        )
+        logger.info(
+            "watching %s (%s:%s) at %s",
+            data.deployment_id,
+            data.model_name,
+            data.model_version,
+            data.endpoint_url,
+        )
+
+
+def kafka_alert_handler(broker_ref: Any, watch: WatchSet) -> Any:
+    """Publish each alert as a follow-up of the deployment's ``Deployed`` event."""
+    sequence = itertools.count()
+
+    async def publish(alert: HealthAlert) -> None:
+        cause = watch.causes.get(alert.deployment_id)
+        if cause is None:
+            return  # unwatched meanwhile
+        key = f"{alert.rule}/{alert.state}/{next(sequence)}"
+        event = follow_up(cause, alert, source="bentomesh/monitor", key=key)
+        broker: KafkaBroker = broker_ref()
+        await publish_event(broker, event)
+
+    return publish
+
+
+def monitor_router(watch: WatchSet) -> KafkaRouter:
+    router = KafkaRouter()
+    subscriber = router.subscriber(
+        topics.DEPLOYED,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=20,
+        decoder=json_body,
+        title="monitor:Deployed",
+        description="Deployments to watch.",
+    )
+    router.publisher(
+        topics.HEALTH_ALERT,
+        schema=CloudEvent[HealthAlert],
+        title="monitor:HealthAlert",
+        description="Health rule transitions (firing, resolved).",
+    )
+
+    async def on_deployed(event: CloudEvent[Any]) -> None:
+        watch.apply(event)
+
+    on_deployed.__annotations__ = {"event": CloudEvent[Deployed], "return": None}
+    subscriber(on_deployed)
+    return router
