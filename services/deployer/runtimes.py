@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlparse
 
 import httpx
 
@@ -73,9 +74,11 @@ class ProcessRuntime:
 
     def start(self, deployment: Deployment) -> Started:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        # a restart keeps the deployment's port, so its endpoint (and whoever watches it) holds
+        port = urlparse(deployment.endpoint).port if deployment.endpoint else None
         server = LocalBentoServer(
             deployment.ref,
-            port=free_port(),
+            port=port or free_port(),
             host=self.host,
             log_path=self._log_path(deployment.id),
         ).start()

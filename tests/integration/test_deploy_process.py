@@ -225,6 +225,7 @@ def test_model_process_that_dies_is_restarted(mesh: LocalMesh) -> None:
             break
         time.sleep(1)
     assert now["id"] == before["id"]  # the same deployment, restarted in place
+    assert now["endpoint"] == before["endpoint"]  # on the same port: watchers keep working
     assert count_serving("sklearn-classifier:p2") == 1
 
 
