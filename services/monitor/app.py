@@ -26,7 +26,7 @@ def create_app(settings: MonitorSettings | None = None) -> Any:
         jitter=settings.jitter,
         timeout_s=settings.timeout_s,
     )
-    watch = WatchSet(monitor)
+    watch = WatchSet(monitor, settings.targets_file)
     tasks: list[asyncio.Task[None]] = []
 
     def routers(broker_ref: Any, metrics: StageMetrics) -> Any:

@@ -8,8 +8,11 @@ from the watch set when its successor's ``Deployed`` is read.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from faststream.kafka import KafkaBroker, KafkaRouter
 
@@ -26,8 +29,9 @@ logger = logging.getLogger("bentomesh.monitor")
 class WatchSet:
     """Deployments to watch, from ``Deployed`` events; the cause of each, for lineage."""
 
-    def __init__(self, monitor: HealthMonitor) -> None:
+    def __init__(self, monitor: HealthMonitor, targets_file: Path | None = None) -> None:
         self.monitor = monitor
+        self.targets_file = targets_file
         self.causes: dict[str, CloudEvent[Deployed]] = {}
         self.by_model: dict[str, str] = {}
 
@@ -58,6 +62,28 @@ class WatchSet:
             data.model_version,
             data.endpoint_url,
         )
+        self.write_targets()
+
+    def write_targets(self) -> None:
+        """Prometheus file-based service discovery: one target group per watched deployment."""
+        if self.targets_file is None:
+            return
+        groups = [
+            {
+                "targets": [urlparse(e.data.endpoint_url).netloc],
+                "labels": {
+                    "model": e.data.model_name,
+                    "version": e.data.model_version,
+                    "deployment": e.data.deployment_id,
+                    "runtime": e.data.runtime,
+                },
+            }
+            for e in self.causes.values()
+        ]
+        self.targets_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.targets_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(groups, indent=2))
+        tmp.replace(self.targets_file)  # atomic: Prometheus never reads half a file
 
 
 def kafka_alert_handler(broker_ref: Any, watch: WatchSet) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -19,12 +20,27 @@ class MonitorSettings(BaseSettings):
     concurrency: int = Field(default=100, ge=1, description="Checks in flight at once.")
     timeout_s: float = Field(default=3.0, gt=0, description="Timeout of one HTTP request.")
     rules_file: Path | None = Field(default=None, description="YAML list of rules.")
+    p99_ms: float | None = Field(default=None, description="Override the p99 latency threshold.")
+    error_rate: float | None = Field(default=None, description="Override the 5xx-rate threshold.")
+    down_after: int | None = Field(default=None, description="Failed checks before 'down'.")
+    targets_file: Path | None = Field(
+        default=None, description="Prometheus file_sd JSON of watched deployments, kept current."
+    )
     webhook_url: str | None = Field(default=None, description="POST alerts here.")
     webhook_secret: SecretStr | None = Field(default=None, description="HMAC-SHA256 key.")
 
     def rules(self) -> tuple[Rule, ...]:
         """Rules from the YAML file (a list of Rule fields), else the defaults."""
-        if self.rules_file is None:
-            return DEFAULT_RULES
-        items = yaml.safe_load(self.rules_file.read_text()) or []
-        return tuple(Rule(**item) for item in items)
+        rules = DEFAULT_RULES
+        if self.rules_file is not None:
+            items = yaml.safe_load(self.rules_file.read_text()) or []
+            rules = tuple(Rule(**item) for item in items)
+        overrides = {"p99_latency": self.p99_ms, "error_rate_5xx": self.error_rate}
+        out = []
+        for rule in rules:
+            if overrides.get(rule.name) is not None:
+                rule = replace(rule, threshold=float(overrides[rule.name]))  # type: ignore[arg-type]
+            if rule.name == "endpoint_down" and self.down_after is not None:
+                rule = replace(rule, fire_after=self.down_after)
+            out.append(rule)
+        return tuple(out)

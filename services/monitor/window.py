@@ -76,7 +76,11 @@ def window_stats(old: Scrape, new: Scrape) -> dict[str, float | None]:
     if any(v < 0 for v in buckets.values()):
         buckets = dict(new.buckets)
     p99 = _quantile(buckets, 0.99)
+    p50 = _quantile(buckets, 0.5)
+    p95 = _quantile(buckets, 0.95)
     return {
+        "p50_latency_ms": p50 * 1000 if p50 is not None and total else None,
+        "p95_latency_ms": p95 * 1000 if p95 is not None and total else None,
         "request_rate": total / seconds,
         "error_rate_5xx": delta.get("5xx", 0.0) / total if total else None,
         "error_rate_4xx": delta.get("4xx", 0.0) / total if total else None,

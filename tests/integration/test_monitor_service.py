@@ -28,7 +28,10 @@ def monitor(kafka: KafkaSettings, session_home: Path) -> Iterator[LocalMesh]:
         RuntimeSettings(home=session_home / "mesh-monitor"),
         services=tuple(s for s in SERVICES if s.name == "monitor"),
         free_ports=True,
-        extra_env={"BENTOMESH_MONITOR_INTERVAL_S": "0.5"},
+        extra_env={
+            "BENTOMESH_MONITOR_INTERVAL_S": "0.5",
+            "BENTOMESH_MONITOR_TARGETS_FILE": str(session_home / "mesh-monitor" / "models.json"),
+        },
     )
     local.start(timeout=60)
     yield local
@@ -129,6 +132,12 @@ async def test_replaced_version_is_no_longer_watched(
         ]
     new_server.stop()
     assert about_old == []
+    import json
+
+    targets = json.loads((monitor.runtime.home / "models.json").read_text())
+    watched = {g["labels"]["deployment"] for g in targets}
+    assert new.data.deployment_id in watched
+    assert old.data.deployment_id not in watched
     [proc] = monitor.processes
     metrics = httpx.get(f"{proc.url}/metrics", timeout=10).text
     assert "bentomesh_monitor_checks_total" in metrics

@@ -82,3 +82,14 @@ def test_below_threshold_rules_fire_on_low_values() -> None:
     assert alerts.observe("d1", {"request_rate": 0.0}) == []
     assert [t.state for t in alerts.observe("d1", {"request_rate": 0.0})] == ["firing"]
     assert [t.state for t in alerts.observe("d1", {"request_rate": 5.0})] == ["resolved"]
+
+
+def test_thresholds_come_from_env_over_the_defaults(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from services.monitor.settings import MonitorSettings
+
+    monkeypatch.setenv("BENTOMESH_MONITOR_P99_MS", "250")
+    monkeypatch.setenv("BENTOMESH_MONITOR_DOWN_AFTER", "5")
+    rules = {r.name: r for r in MonitorSettings().rules()}
+    assert rules["p99_latency"].threshold == 250.0
+    assert rules["endpoint_down"].fire_after == 5
+    assert rules["error_rate_5xx"].threshold == 0.05
