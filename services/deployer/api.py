@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from contracts.events import Deployed
 from services.deployer.rollout import Deployer
 from services.runtime.errors import StageError
 
 
-def deployments_api(deployer: Deployer) -> Starlette:
+def deployments_api(
+    deployer: Deployer, announce: Callable[[Deployed, str], Awaitable[None]] | None = None
+) -> Starlette:
+    """``announce(deployed, chain_id)`` publishes the ``Deployed`` a rollback makes."""
+
     async def list_deployments(request: Request) -> JSONResponse:
         model = request.query_params.get("model")
         rows = deployer.store.history(model)
@@ -27,6 +33,13 @@ def deployments_api(deployer: Deployer) -> Starlette:
             return JSONResponse(
                 {"error": exc.reason, "error_type": exc.error_type}, status_code=409
             )
+        if announce is not None:  # the monitor (and anyone else) learns what serves now
+            event = deployer.deployed_event(deployment)
+            if deployment.replaced_id:
+                replaced = deployer.store.get(deployment.replaced_id)
+                if replaced is not None:
+                    event = event.model_copy(update={"replaced_version": replaced.version})
+            await announce(event, deployment.chain_id)
         return JSONResponse(deployment.to_dict())
 
     return Starlette(

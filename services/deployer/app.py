@@ -7,6 +7,8 @@ import contextlib
 import logging
 from typing import Any
 
+from contracts.envelope import new_chain
+from contracts.events import Deployed
 from services.deployer.api import deployments_api
 from services.deployer.gateway import Gateway
 from services.deployer.rollout import Deployer, RolloutSettings
@@ -15,7 +17,7 @@ from services.deployer.service import deployer_stage
 from services.deployer.settings import DeployerSettings
 from services.deployer.state import DeploymentStore
 from services.runtime.app import PrefixDispatch, create_service_app
-from services.runtime.stage import stage_router
+from services.runtime.stage import publish_event, stage_router
 
 logger = logging.getLogger("bentomesh.deployer")
 
@@ -71,7 +73,13 @@ def create_app(settings: DeployerSettings | None = None) -> Any:
     )
     app.on_startup(on_startup)
     app.on_shutdown(on_shutdown)
-    return PrefixDispatch(app, {"/models": gateway, "/deployments": deployments_api(deployer)})
+
+    async def announce(deployed: Deployed, chain_id: str) -> None:
+        event = new_chain(deployed, source="bentomesh/deployer", chainid=chain_id)
+        await publish_event(app.broker, event)  # type: ignore[arg-type]
+
+    api = deployments_api(deployer, announce)
+    return PrefixDispatch(app, {"/models": gateway, "/deployments": api})
 
 
 def __getattr__(name: str) -> Any:

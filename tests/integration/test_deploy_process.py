@@ -229,11 +229,21 @@ def test_model_process_that_dies_is_restarted(mesh: LocalMesh) -> None:
     assert count_serving("sklearn-classifier:p2") == 1
 
 
-def test_rollback_serves_the_replaced_version_again(mesh: LocalMesh) -> None:
+async def test_rollback_serves_the_replaced_version_again_and_announces_it(
+    mesh: LocalMesh, kafka: KafkaSettings
+) -> None:
     deployer = deployer_of(mesh)
-    response = httpx.post(f"{deployer.url}/deployments/sklearn-classifier/rollback", timeout=180)
-    assert response.status_code == 200, response.text
-    assert response.json()["version"] == "p1"
+    async with Collector(kafka) as collector:
+        response = await asyncio.to_thread(
+            httpx.post, f"{deployer.url}/deployments/sklearn-classifier/rollback", timeout=180
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["version"] == "p1"
+        announced = await collector.wait_for(
+            lambda e: e.data.deployment_id == response.json()["id"], topic=topics.DEPLOYED
+        )
+    assert announced.data.model_version == "p1"
+    assert announced.data.replaced_version == "p2"
     listing = httpx.get(f"{deployer.url}/models/sklearn-classifier", timeout=10).json()
     assert listing["version"] == "p1"
     assert count_serving("sklearn-classifier:p2") == 0
