@@ -73,12 +73,23 @@ async def register_and_wait(kafka: KafkaSettings, case: ModelCase, version: str)
 
 
 def count_serving(bento_tag: str) -> int:
+    """``bentoml serve`` processes of this bento started by this test session (same store)."""
+    import os
     import subprocess
 
-    out = subprocess.run(
+    home = f"BENTOML_HOME={os.environ['BENTOML_HOME']}".encode()
+    pids = subprocess.run(
         ["pgrep", "-f", f"bentoml serve {bento_tag} "], capture_output=True, text=True
-    ).stdout
-    return len(out.split())
+    ).stdout.split()
+    count = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as handle:
+                if home in handle.read().split(b"\0"):
+                    count += 1
+        except OSError:
+            continue
+    return count
 
 
 async def test_registered_model_ends_deployed_and_predicts_like_in_process(
