@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -40,6 +41,9 @@ class Deployer:
         self.store = store
         self.runtimes = runtimes
         self.settings = settings or RolloutSettings()
+        # deploy, rollback and supervision change what runs: one at a time, so supervision never
+        # restarts a version that a rollout is stopping
+        self._lock = threading.RLock()
 
     def runtime(self, name: str) -> Runtime:
         try:
@@ -70,6 +74,10 @@ class Deployer:
 
     def deploy(self, image: ImageReady, *, cause_id: str, chain_id: str) -> Deployed:
         """Run ``image`` and make it the model's active deployment; idempotent per cause."""
+        with self._lock:
+            return self._deploy(image, cause_id=cause_id, chain_id=chain_id)
+
+    def _deploy(self, image: ImageReady, *, cause_id: str, chain_id: str) -> Deployed:
         for earlier in self.store.by_cause(cause_id):
             if earlier.status in ("active", "replaced"):
                 logger.info("%s: already deployed as %s", cause_id, earlier.id)
@@ -138,6 +146,10 @@ class Deployer:
 
     def rollback(self, model: str) -> Deployment:
         """Serve the version that the active one replaced again (a new deployment of it)."""
+        with self._lock:
+            return self._rollback(model)
+
+    def _rollback(self, model: str) -> Deployment:
         current = self.store.active(model)
         if current is None or current.replaced_id is None:
             raise NothingToRollBack(f"{model} has no earlier version to roll back to")
@@ -170,6 +182,10 @@ class Deployer:
 
     def supervise(self) -> list[Deployment]:
         """Restart active deployments whose process or container died; returns those restarted."""
+        with self._lock:
+            return self._supervise()
+
+    def _supervise(self) -> list[Deployment]:
         restarted = []
         for deployment in self.store.all_active():
             runtime = self.runtimes.get(deployment.runtime)
@@ -190,9 +206,13 @@ class Deployer:
 
     def reconcile(self) -> None:
         """After a restart: finish nothing half-done, then make reality match the store."""
+        with self._lock:
+            self._reconcile()
+
+    def _reconcile(self) -> None:
         for interrupted in self.store.in_status("starting"):
             self._discard(interrupted, "deployer restarted before it became ready")
-        self.supervise()
+        self._supervise()
 
     def stop_all(self) -> None:
         """Stop every running deployment but keep it active: :meth:`reconcile` restarts it."""
