@@ -6,16 +6,11 @@ from faststream.asgi import AsgiFastStream
 
 from services.builder.service import builder_stage
 from services.builder.settings import BuilderSettings
-from services.runtime.app import create_service_app
-from services.runtime.stage import stage_router
+from services.runtime.app import create_stage_app
 
 
 def create_app(settings: BuilderSettings | None = None) -> AsgiFastStream:
-    spec = builder_stage(settings)
-    return create_service_app(
-        "builder",
-        lambda broker_ref, metrics: stage_router(spec, broker_ref=broker_ref, metrics=metrics),
-    )
+    return create_stage_app(builder_stage(settings))
 
 
 def __getattr__(name: str) -> AsgiFastStream:

@@ -16,8 +16,8 @@ from services.deployer.runtimes import ProcessRuntime, Runtime
 from services.deployer.service import deployer_stage
 from services.deployer.settings import DeployerSettings
 from services.deployer.state import DeploymentStore
-from services.runtime.app import PrefixDispatch, create_service_app
-from services.runtime.stage import publish_event, stage_router
+from services.runtime.app import PrefixDispatch, create_stage_app
+from services.runtime.stage import publish_event
 
 logger = logging.getLogger("bentomesh.deployer")
 
@@ -67,10 +67,7 @@ def create_app(settings: DeployerSettings | None = None) -> Any:
         if settings.stop_deployments_on_exit:
             await asyncio.to_thread(deployer.stop_all)
 
-    app = create_service_app(
-        "deployer",
-        lambda broker_ref, metrics: stage_router(spec, broker_ref=broker_ref, metrics=metrics),
-    )
+    app = create_stage_app(spec)
     app.on_startup(on_startup)
     app.on_shutdown(on_shutdown)
 

@@ -44,8 +44,9 @@ class MonitorMetrics:
                 self.failures.labels(model).inc()
             if result.ready_ms is not None:
                 self.ready_ms.labels(result.target.deployment_id, model).set(result.ready_ms)
+            firing_now = set(book.firing(result.target.deployment_id))
             for rule in book.rules:
-                firing = rule.name in book.firing(result.target.deployment_id)
+                firing = rule.name in firing_now
                 self.alert_state.labels(
                     result.target.deployment_id, model, rule.name, rule.severity
                 ).set(1 if firing else 0)

@@ -116,7 +116,13 @@ class AlertBook:
         return transitions
 
     def firing(self, deployment_id: str) -> list[str]:
-        return [name for (dep, name), s in self.states.items() if dep == deployment_id and s.firing]
+        """Rules firing for one deployment: a lookup per rule, not a scan of every state."""
+        states = (self.states.get((deployment_id, rule.name)) for rule in self.rules)
+        return [
+            s_name
+            for s_name, s in zip((r.name for r in self.rules), states, strict=True)
+            if s is not None and s.firing
+        ]
 
     def forget(self, deployment_ids: Iterable[str]) -> None:
         """Drop the state of deployments no longer watched (replaced or removed)."""

@@ -6,16 +6,11 @@ from faststream.asgi import AsgiFastStream
 
 from services.packager.pipeline import PackagerSettings
 from services.packager.service import packager_stage
-from services.runtime.app import create_service_app
-from services.runtime.stage import stage_router
+from services.runtime.app import create_stage_app
 
 
 def create_app(settings: PackagerSettings | None = None) -> AsgiFastStream:
-    spec = packager_stage(settings)
-    return create_service_app(
-        "packager",
-        lambda broker_ref, metrics: stage_router(spec, broker_ref=broker_ref, metrics=metrics),
-    )
+    return create_stage_app(packager_stage(settings))
 
 
 def __getattr__(name: str) -> AsgiFastStream:

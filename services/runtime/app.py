@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, make_asgi_app
 from contracts.kafka import KafkaSettings
 from services.runtime.broker import create_broker
 from services.runtime.settings import RuntimeSettings
-from services.runtime.stage import StageMetrics
+from services.runtime.stage import StageMetrics, StageSpec, stage_router
 from services.runtime.topics import ensure_topics
 
 RouterFactory = Callable[[Callable[[], KafkaBroker], StageMetrics], KafkaRouter]
@@ -43,6 +43,14 @@ def create_service_app(
         ],
         on_startup=[create_topics],
         asyncapi_path="/docs/asyncapi",
+    )
+
+
+def create_stage_app(spec: StageSpec[Any, Any]) -> AsgiFastStream:
+    """A service that is one stage: its router in its own app (packager, builder, deployer)."""
+    return create_service_app(
+        spec.stage,
+        lambda broker_ref, metrics: stage_router(spec, broker_ref=broker_ref, metrics=metrics),
     )
 
 
