@@ -51,3 +51,13 @@ def broker() -> Iterator[EmbeddedBroker]:
 @pytest.fixture(scope="session")
 def kafka(broker: EmbeddedBroker) -> KafkaSettings:
     return KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
+
+
+def require(available: bool, what: str, how: str) -> None:
+    """Skip a test whose tool is missing on a developer machine; fail it on CI, which must
+    install everything the tests need (a skip there would hide a broken setup)."""
+    if available:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is missing: {how}")
+    pytest.skip(f"{what} is missing ({how})")

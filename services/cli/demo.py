@@ -163,12 +163,12 @@ def run(kafka: KafkaSettings, examples: list[Example], say: Say) -> dict[str, Cl
     started = time.perf_counter()
 
     def show(event: CloudEvent[Any]) -> None:
-        from services.cli.render import _summary
+        from services.cli.render import summarize
 
         kind = event.type.removeprefix("bentomesh.").removesuffix(".v1")
         say(
             f"{time.perf_counter() - started:6.1f}s  {event.subject or '?':<10} {kind:<18} "
-            f"{_summary(event.data)}"
+            f"{summarize(event.data)}"
         )
 
     results = asyncio.run(deploy_all(kafka, examples, show))

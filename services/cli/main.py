@@ -401,9 +401,9 @@ def deploy(
             StageFailed: "FAILED",
         }
         stage = stages.get(type(ev.data), "registered")
-        from services.cli.render import _summary
+        from services.cli.render import summarize
 
-        err.print(f"  {elapsed:6.1f}s  {stage:<12} {_summary(ev.data)}")
+        err.print(f"  {elapsed:6.1f}s  {stage:<12} {summarize(ev.data)}")
 
     async def run() -> Any:
         follower = ChainFollower(settings)

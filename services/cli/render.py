@@ -15,7 +15,7 @@ from contracts.events import (
 )
 
 
-def _summary(data: Any) -> str:
+def summarize(data: Any) -> str:
     match data:
         case ModelRegistered():
             fw = data.framework or "auto"
@@ -45,7 +45,7 @@ def event_line(event: CloudEvent[Any]) -> str:
     version = getattr(event.data, "model_version", None)
     subject = event.subject or (f"{name}:{version}" if name and version else "-")
     return (
-        f"{when}  {short_type:<18} {subject:<24} {_summary(event.data)}  chain={event.chainid[:8]}"
+        f"{when}  {short_type:<18} {subject:<24} {summarize(event.data)}  chain={event.chainid[:8]}"
     )
 
 

@@ -28,14 +28,26 @@ class DockerRuntime:
         )
         self.client.ping()
         self.host = settings.public_host
+        self.network = settings.docker_network
+
+    def _placement(self, name: str) -> tuple[dict[str, Any], str]:
+        """Container options that make it reachable, and the endpoint URL it gets."""
+        if self.network:
+            return {"network": self.network}, f"http://{name}:{SERVICE_PORT}"
+        port = free_port()
+        return (
+            {"ports": {f"{SERVICE_PORT}/tcp": ("127.0.0.1", port)}},
+            f"http://{self.host}:{port}",
+        )
 
     def start(self, deployment: Deployment) -> Started:
-        port = free_port()
+        name = f"bentomesh-{deployment.id}"
+        placement, endpoint = self._placement(name)
         container = self.client.containers.run(
             deployment.ref,
             detach=True,
-            name=f"bentomesh-{deployment.id}",
-            ports={f"{SERVICE_PORT}/tcp": ("127.0.0.1", port)},
+            name=name,
+            **placement,
             labels={
                 "bentomesh.deployment": deployment.id,
                 "bentomesh.model": deployment.model,
@@ -53,7 +65,7 @@ class DockerRuntime:
             restart_policy={"Name": "on-failure", "MaximumRetryCount": 5},
             environment={"OMP_NUM_THREADS": "1"},
         )
-        return Started(endpoint=f"http://{self.host}:{port}", handle=str(container.id))
+        return Started(endpoint=endpoint, handle=str(container.id))
 
     def wait_ready(self, started: Started, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -23,6 +23,12 @@ class DeployerSettings(BaseSettings):
     )
     docker_host: str | None = Field(default=None, description="Docker engine URL.")
     public_host: str = Field(default="127.0.0.1", description="Host in endpoint URLs.")
+    docker_network: str | None = Field(
+        default=None,
+        description="Attach model containers to this Docker network and address them by name "
+        "(the deployer itself runs in a container on it, as in docker-compose); unset: publish "
+        "each on a free port of public_host.",
+    )
 
     def db_path(self) -> Path:
         return self.state_path or self.home / "deployer.db"

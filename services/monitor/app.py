@@ -13,8 +13,11 @@ from services.monitor.metrics import MonitorMetrics
 from services.monitor.monitor import HealthMonitor
 from services.monitor.service import WatchSet, kafka_alert_handler, monitor_router
 from services.monitor.settings import MonitorSettings
+from services.monitor.status import status_snapshot
 from services.runtime.app import create_service_app
 from services.runtime.stage import StageMetrics
+from services.status.chains import ChainBook
+from services.status.web import api_app, page_app
 
 
 def create_app(settings: MonitorSettings | None = None) -> Any:
@@ -27,6 +30,7 @@ def create_app(settings: MonitorSettings | None = None) -> Any:
         timeout_s=settings.timeout_s,
     )
     watch = WatchSet(monitor, settings.targets_file)
+    chains = ChainBook()
     tasks: list[asyncio.Task[None]] = []
 
     def routers(broker_ref: Any, metrics: StageMetrics) -> Any:
@@ -40,9 +44,16 @@ def create_app(settings: MonitorSettings | None = None) -> Any:
             monitor.add_alert_handler(
                 webhook_handler(settings.webhook_url, settings.webhook_secret.get_secret_value())
             )
-        return monitor_router(watch)
+        return monitor_router(watch, chains)
 
-    app = create_service_app("monitor", routers)
+    app = create_service_app(
+        "monitor",
+        routers,
+        routes=[
+            ("/ui", page_app()),
+            ("/api/status", api_app(lambda: status_snapshot(monitor, watch, chains))),
+        ],
+    )
 
     async def start_checks() -> None:
         tasks.append(asyncio.create_task(monitor.run()))

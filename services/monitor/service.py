@@ -17,11 +17,14 @@ from urllib.parse import urlparse
 from faststream.kafka import KafkaBroker, KafkaRouter
 
 from contracts import topics
+from contracts.codec import decode
 from contracts.envelope import CloudEvent, follow_up
+from contracts.errors import EventDecodeError
 from contracts.events import Deployed, HealthAlert
 from services.monitor.checker import Target
 from services.monitor.monitor import HealthMonitor
 from services.runtime.stage import json_body, publish_event
+from services.status.chains import ChainBook
 
 logger = logging.getLogger("bentomesh.monitor")
 
@@ -102,8 +105,17 @@ def kafka_alert_handler(broker_ref: Any, watch: WatchSet) -> Any:
     return publish
 
 
-def monitor_router(watch: WatchSet) -> KafkaRouter:
+async def raw_body(message: Any) -> Any:
+    return message.body
+
+
+CHAIN_TOPICS = tuple(t for t in topics.ALL_TOPICS if t != topics.DEAD_LETTER)
+
+
+def monitor_router(watch: WatchSet, chains: ChainBook | None = None) -> KafkaRouter:
     router = KafkaRouter()
+    if chains is not None:
+        add_chain_subscriber(router, chains)
     subscriber = router.subscriber(
         topics.DEPLOYED,
         auto_offset_reset="earliest",
@@ -125,3 +137,23 @@ def monitor_router(watch: WatchSet) -> KafkaRouter:
     on_deployed.__annotations__ = {"event": CloudEvent[Deployed], "return": None}
     subscriber(on_deployed)
     return router
+
+
+def add_chain_subscriber(router: KafkaRouter, chains: ChainBook) -> None:
+    """Every mesh event from the beginning, no group: the status page's event chains."""
+    subscriber = router.subscriber(
+        *CHAIN_TOPICS,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=20,
+        decoder=raw_body,
+        title="monitor:chains",
+        description="Every mesh event, for the status page's event chains.",
+    )
+
+    async def on_event(body: bytes) -> None:
+        try:
+            chains.add(decode(body))
+        except EventDecodeError:
+            logger.debug("status page: skipped a record that is not a mesh event")
+
+    subscriber(on_event)

@@ -24,6 +24,7 @@ def create_service_app(
     *,
     kafka: KafkaSettings | None = None,
     runtime: RuntimeSettings | None = None,
+    routes: list[tuple[str, Any]] | None = None,
 ) -> AsgiFastStream:
     """Compose a service: one broker, its own Prometheus registry, the stage's router."""
     kafka = kafka or KafkaSettings()
@@ -40,6 +41,7 @@ def create_service_app(
         asgi_routes=[
             ("/metrics", make_asgi_app(registry)),
             ("/healthz", make_ping_asgi(broker, timeout=5.0)),
+            *(routes or []),
         ],
         on_startup=[create_topics],
         asyncapi_path="/docs/asyncapi",

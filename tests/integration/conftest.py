@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from contracts import Deployed, ModelRegistered, follow_up, new_chain
+from contracts.events import Feature
+from contracts.kafka import KafkaSettings
 from contracts.publish import build_model_registered
+from services.cli.supervisor import LocalMesh
 from services.packager.pipeline import PackagedBento, package
+from services.registry import SERVICES
+from services.runtime.settings import RuntimeSettings
 from services.serving.local import LocalBentoServer
+from tests.model_server import ModelServer
 from tests.models import ALL_KINDS, FEATURES, ModelCase, make_case
 
 
@@ -57,3 +65,50 @@ def served(
     finally:
         for server in servers.values():
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def monitor(kafka: KafkaSettings, session_home: Path) -> Iterator[LocalMesh]:
+    local = LocalMesh(
+        kafka,
+        RuntimeSettings(home=session_home / "mesh-monitor"),
+        services=tuple(s for s in SERVICES if s.name == "monitor"),
+        free_ports=True,
+        extra_env={
+            "BENTOMESH_MONITOR_INTERVAL_S": "0.5",
+            "BENTOMESH_MONITOR_TARGETS_FILE": str(session_home / "mesh-monitor" / "models.json"),
+        },
+    )
+    local.start(timeout=60)
+    yield local
+    local.stop()
+
+
+def deployed_event(server: ModelServer, model: str, version: str, replaced: str | None = None):  # type: ignore[no-untyped-def]
+    return registered_and_deployed(server, model, version, replaced)[1]
+
+
+def registered_and_deployed(  # type: ignore[no-untyped-def]
+    server: ModelServer, model: str, version: str, replaced: str | None = None
+):
+    """A ``ModelRegistered`` and the ``Deployed`` that ends its chain, at ``server``."""
+    cause = new_chain(
+        ModelRegistered(
+            model_name=model,
+            model_version=version,
+            task="classification",
+            artifact_uri="/x",
+            artifact_sha256="a" * 64,
+            features=[Feature(name="x")],
+        ),
+        source="test",
+    )
+    data = Deployed(
+        deployment_id=f"{model}-{version}-{uuid.uuid4().hex[:6]}",
+        model_name=model,
+        model_version=version,
+        runtime="process",
+        endpoint_url=server.url,
+        replaced_deployment_id=replaced,
+    )
+    return cause, follow_up(cause, data, source="test")

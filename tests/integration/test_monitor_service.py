@@ -2,63 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from contracts import Deployed, ModelRegistered, follow_up, new_chain, topics
-from contracts.events import Feature
+from contracts import topics
 from contracts.kafka import KafkaSettings
 from contracts.publish import send_event
 from services.cli.supervisor import LocalMesh
-from services.registry import SERVICES
-from services.runtime.settings import RuntimeSettings
+from tests.integration.conftest import deployed_event
 from tests.kafka_helpers import Collector
 from tests.model_server import ModelServer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def monitor(kafka: KafkaSettings, session_home: Path) -> Iterator[LocalMesh]:
-    local = LocalMesh(
-        kafka,
-        RuntimeSettings(home=session_home / "mesh-monitor"),
-        services=tuple(s for s in SERVICES if s.name == "monitor"),
-        free_ports=True,
-        extra_env={
-            "BENTOMESH_MONITOR_INTERVAL_S": "0.5",
-            "BENTOMESH_MONITOR_TARGETS_FILE": str(session_home / "mesh-monitor" / "models.json"),
-        },
-    )
-    local.start(timeout=60)
-    yield local
-    local.stop()
-
-
-def deployed_event(server: ModelServer, model: str, version: str, replaced: str | None = None):  # type: ignore[no-untyped-def]
-    cause = new_chain(
-        ModelRegistered(
-            model_name=model,
-            model_version=version,
-            task="classification",
-            artifact_uri="/x",
-            artifact_sha256="a" * 64,
-            features=[Feature(name="x")],
-        ),
-        source="test",
-    )
-    data = Deployed(
-        deployment_id=f"{model}-{version}-{uuid.uuid4().hex[:6]}",
-        model_name=model,
-        model_version=version,
-        runtime="process",
-        endpoint_url=server.url,
-        replaced_deployment_id=replaced,
-    )
-    return follow_up(cause, data, source="test")
 
 
 async def test_outage_fires_critical_alert_then_resolves(
