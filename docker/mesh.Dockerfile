@@ -21,7 +21,7 @@ RUN (dpkg -s libgomp1 >/dev/null 2>&1 \
       || (apt-get update && apt-get install -y --no-install-recommends libgomp1 \
           && rm -rf /var/lib/apt/lists/*)) \
  && useradd --uid 10001 --create-home --shell /usr/sbin/nologin mesh \
- && mkdir -p /var/lib/bentomesh/bentoml /var/lib/bentomesh/prometheus /artifacts \
+ && mkdir -p /var/lib/bentomesh/bentoml /var/lib/bentomesh/prometheus /var/lib/bentomesh/state /artifacts \
  && chown -R mesh /var/lib/bentomesh
 COPY --from=deps /opt/mesh /opt/mesh
 ENV PATH=/opt/mesh/bin:$PATH \

@@ -668,6 +668,9 @@ def events_tail(
     topic: Annotated[list[str] | None, typer.Option(help="Topic to read (repeatable).")] = None,
     follow: Annotated[bool, typer.Option(help="Keep waiting for new events.")] = True,
     from_beginning: Annotated[bool, typer.Option(help="Start at the oldest event.")] = True,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One CloudEvent JSON object per line (for jq).")
+    ] = False,
 ) -> None:
     """Print the event stream, one line per event (time, type, model:version, summary)."""
     from contracts.topics import ALL_TOPICS
@@ -684,7 +687,12 @@ def events_tail(
         chain=chain,
         follow=follow,
         from_beginning=from_beginning,
-        emit=lambda line: console.print(line, markup=False, soft_wrap=True),
+        as_json=as_json,
+        emit=(
+            (lambda line: print(line, flush=True))
+            if as_json
+            else (lambda line: console.print(line, markup=False, soft_wrap=True))
+        ),
     )
 
 

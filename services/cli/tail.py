@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts import topics
-from contracts.codec import decode
+from contracts.codec import decode, encode
 from contracts.errors import EventDecodeError
 from contracts.kafka import KafkaSettings
 from services.cli.render import dead_letter_line, event_line
@@ -27,6 +28,7 @@ async def tail_events(
     follow: bool = True,
     emit: Callable[[str], None] = print,
     idle_timeout: float | None = None,
+    as_json: bool = False,
 ) -> int:
     """Print events as lines; returns how many were printed.
 
@@ -64,7 +66,7 @@ async def tail_events(
                     return printed
             for records in batch.values():
                 for record in records:
-                    line = _line(record, chain)
+                    line = _line(record, chain, as_json)
                     if line is None:
                         continue
                     printed += 1
@@ -88,21 +90,28 @@ async def _caught_up(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int])
     return True
 
 
-def _line(record: object, chain: str | None) -> str | None:
+def _line(record: object, chain: str | None, as_json: bool = False) -> str | None:
+    """One printable line for a record: readable, or (``as_json``) one JSON object per line."""
     value: bytes = getattr(record, "value", b"") or b""
-    if getattr(record, "topic", "") == topics.DEAD_LETTER:
+    topic = getattr(record, "topic", "?")
+    if topic == topics.DEAD_LETTER:
         if chain is not None:
             return None
         when = datetime.fromtimestamp(getattr(record, "timestamp", 0) / 1000, UTC)
         headers = dlq_headers(list(getattr(record, "headers", []) or []))
+        if as_json:
+            body = value.decode(errors="replace")
+            return json.dumps({"topic": topic, "time": when.isoformat(), **headers, "value": body})
         return dead_letter_line(when.strftime("%H:%M:%S.%f")[:-3], headers, len(value))
     try:
         event = decode(value)
     except EventDecodeError as exc:
-        return f"{'?':<12}  {'unreadable':<18} {getattr(record, 'topic', '?')}: {exc.reason}"
+        if as_json:
+            return json.dumps({"topic": topic, "unreadable": exc.reason})
+        return f"{'?':<12}  {'unreadable':<18} {topic}: {exc.reason}"
     if chain is not None and not event.chainid.startswith(chain):
         return None
-    return event_line(event)
+    return encode(event).decode() if as_json else event_line(event)
 
 
 def run_tail(settings: KafkaSettings, **kwargs: object) -> int:
