@@ -1,14 +1,17 @@
 """``bentomesh demo``: the whole mesh on this machine, three kinds of model, end to end.
 
 Trains a classifier, a regressor with calibration data for conformal intervals, and a causal
-model (EconML LinearDML); registers all three; follows each chain stage by stage; then calls each
-stable endpoint with a real request and shows the response.
+model (EconML LinearDML); registers all three; follows each chain stage by stage; calls each
+stable endpoint with a real request and shows the response; then crashes one deployment and
+shows the monitor's ``HealthAlert`` firing and, once the deployer has restarted it, resolving.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,8 +21,9 @@ from typing import Any
 import httpx
 import numpy as np
 
+from contracts import topics
 from contracts.envelope import CloudEvent, new_chain
-from contracts.events import DeploymentPrefs, ModelRegistered, StageFailed
+from contracts.events import DeploymentPrefs, HealthAlert, ModelRegistered, StageFailed
 from contracts.kafka import KafkaSettings
 from contracts.publish import build_model_registered, send_event
 from services.cli.follow import ChainFollower
@@ -176,3 +180,54 @@ def run(kafka: KafkaSettings, examples: list[Example], say: Say) -> dict[str, Cl
     if failed:
         raise RuntimeError("; ".join(f"{e.subject}: {e.data.reason}" for e in failed))
     return results
+
+
+@dataclass(frozen=True)
+class Outage:
+    model: str
+    rule: str
+    fired_after_s: float
+    resolved_after_s: float
+
+
+def crash(deployment: dict[str, Any]) -> None:
+    """Kill a deployment the hard way: the deployer and the monitor must notice on their own."""
+    if deployment["runtime"] == "process":
+        os.killpg(int(deployment["handle"]), signal.SIGKILL)  # bentoml serve and its workers
+    else:
+        from docker.client import DockerClient
+
+        DockerClient.from_env().containers.get(deployment["handle"]).kill()
+
+
+async def outage(kafka: KafkaSettings, deployment: dict[str, Any], limit_s: float) -> Outage:
+    """Crash one deployment and time its ``HealthAlert`` firing, then resolving (after the
+    deployer restarts it)."""
+    follower = ChainFollower(kafka, (topics.HEALTH_ALERT,))
+    await follower.start()
+    try:
+        started = time.perf_counter()
+        crash(deployment)
+
+        def alert(state: str) -> Callable[[Any], bool]:
+            return lambda e: (
+                isinstance(e.data, HealthAlert)
+                and e.data.deployment_id == deployment["id"]
+                and e.data.state == state
+            )
+
+        fired = await follower.until(alert("firing"), limit_s, "HealthAlert firing")
+        fired_after = time.perf_counter() - started
+        resolved = await follower.until(
+            lambda e: alert("resolved")(e) and e.data.rule == fired.data.rule,
+            limit_s,
+            "HealthAlert resolved",
+        )
+        return Outage(
+            deployment["model"],
+            resolved.data.rule,
+            fired_after,
+            time.perf_counter() - started,
+        )
+    finally:
+        await follower.stop()

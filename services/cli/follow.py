@@ -26,8 +26,11 @@ CHAIN_TOPICS = (
 class ChainFollower:
     """Reads the chain topics from their current end; start it *before* publishing."""
 
-    def __init__(self, settings: KafkaSettings) -> None:
+    def __init__(
+        self, settings: KafkaSettings, topic_names: tuple[str, ...] = CHAIN_TOPICS
+    ) -> None:
         self.settings = settings
+        self.topic_names = topic_names
         self.consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
@@ -38,7 +41,7 @@ class ChainFollower:
         await self.consumer._client.force_metadata_update()
         parts = [
             TopicPartition(t, p)
-            for t in CHAIN_TOPICS
+            for t in self.topic_names
             for p in sorted(self.consumer.partitions_for_topic(t) or {0})
         ]
         self.consumer.assign(parts)
@@ -77,6 +80,24 @@ class ChainFollower:
                             return done
         missing = len(chain_ids) - len(done)
         raise TimeoutError(f"{missing} chain(s) did not finish within {limit_s:.0f}s")
+
+    async def until(
+        self, predicate: Callable[[Any], bool], limit_s: float, what: str = "event"
+    ) -> Any:
+        """The first event read that satisfies ``predicate``."""
+        assert self.consumer is not None
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            batch = await self.consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for record in records:
+                    try:
+                        event = decode(record.value)
+                    except EventDecodeError:
+                        continue
+                    if predicate(event):
+                        return event
+        raise TimeoutError(f"no {what} within {limit_s:.0f}s")
 
     async def stop(self) -> None:
         if self.consumer is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -25,8 +27,8 @@ contracts_app = typer.Typer(help="Event contracts: JSON Schemas, AsyncAPI.", no_
 app.add_typer(events_app, name="events")
 app.add_typer(contracts_app, name="contracts")
 
-console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True, emoji=False)  # model names like "fire"
+err = Console(stderr=True, highlight=False, emoji=False)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -47,7 +49,6 @@ def broker(
     partitions: Annotated[int, typer.Option(help="Partitions per mesh topic.")] = 3,
 ) -> None:
     """Run the embedded Kafka-protocol broker (Tansu) with the mesh topics, until Ctrl-C."""
-    import asyncio
 
     from services.runtime.embedded_broker import EmbeddedBroker
     from services.runtime.errors import BrokerUnavailableError
@@ -203,7 +204,6 @@ def register(
     runtime: RuntimeOpt = "auto",
 ) -> None:
     """Publish ModelRegistered for a model file (its digest is computed here)."""
-    import asyncio
 
     from contracts.envelope import new_chain
     from contracts.publish import send_event
@@ -347,7 +347,6 @@ def deploy(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for Deployed.")] = 900,
 ) -> None:
     """Send a model through the mesh (starting the embedded mesh if none runs) and serve it."""
-    import asyncio
 
     import httpx
 
@@ -457,26 +456,35 @@ def demo(
     """Start the embedded mesh, deploy three example models, and call each endpoint."""
     import tempfile
 
-    from services.cli.demo import call, run, train_examples
+    from services.cli.demo import call, outage, run, train_examples
     from services.cli.supervisor import LocalMesh
     from services.runtime.errors import MeshError
     from services.runtime.settings import RuntimeSettings
 
     _stop_on_sigterm()
     started = time.perf_counter()
+    # Its own homes (model store, state, logs): a demo never collides with a mesh already here,
+    # nor with an earlier demo's models.
     workdir = Path(tempfile.mkdtemp(prefix="bentomesh-demo-"))
-    runtime_settings = RuntimeSettings()
+    runtime_settings = RuntimeSettings(home=workdir / "mesh")
     console.print(f"[bold]BentoMesh demo[/bold] (files in {workdir})")
     with err.status("training example models") as status:
         examples = train_examples(workdir / "models", runtime, _progress_printer(status, err))
     mesh = LocalMesh(
         runtime=runtime_settings,
-        extra_env={"BENTOMESH_ARTIFACT_ROOTS": str(workdir / "models")},
+        extra_env={
+            "BENTOMESH_ARTIFACT_ROOTS": str(workdir / "models"),
+            "BENTOML_HOME": str(workdir / "bentoml"),
+            # Short check interval so the outage below is seen within seconds.
+            "BENTOMESH_MONITOR_INTERVAL_S": os.environ.get("BENTOMESH_MONITOR_INTERVAL_S", "1"),
+        },
     )
     try:
         with err.status("starting the embedded mesh") as status:
             mesh.start(_progress_printer(status, err), timeout=180)
-        gateway = next(p.url for p in mesh.processes if p.info.name == "deployer")
+        urls = {p.info.name: p.url for p in mesh.processes}
+        gateway = urls["deployer"]
+        console.print(f"status page: {urls['monitor']}/ui")
         console.print("registering 3 models; each goes packager -> builder -> deployer:")
         with err.status("deploying") as status:
             results = run(mesh.kafka, examples, _progress_printer(status, console))
@@ -498,9 +506,26 @@ def demo(
             console.print(f"  -> {code} {body[:400]}", markup=False)
             if code != 200:
                 raise _fail(f"{example.name} answered {code}")
+        victim = examples[0].name
+        deployment = _active_deployment(gateway, victim)
+        console.print(
+            f"crashing {victim} ({deployment['runtime']} {deployment['handle'][:12]}, kill -9): "
+            "the monitor alerts, the deployer restarts it"
+        )
+        with err.status("waiting for HealthAlert firing and resolved"):
+            seen = asyncio.run(outage(mesh.kafka, deployment, limit_s=120))
+        console.print(
+            f"  HealthAlert {seen.rule} [red]firing[/red] after {seen.fired_after_s:.1f}s, "
+            f"[green]resolved[/green] after {seen.resolved_after_s:.1f}s"
+        )
+        curl, code, body = call(gateway, examples[0])
+        console.print(f"  -> {code} {body[:200]}", markup=False)
+        if code != 200:
+            raise _fail(f"{victim} answered {code} after its restart")
         console.print(
             f"[green]demo complete[/green] in {time.perf_counter() - started:.0f}s: "
-            "3 models registered, built, deployed and answering."
+            f"3 models registered, built, deployed and answering; {victim} crashed, alerted "
+            f"({seen.fired_after_s:.1f}s), restarted and resolved ({seen.resolved_after_s:.1f}s)."
         )
         if keep_running:
             console.print("the mesh keeps running (bentomesh status, events tail); Ctrl-C stops")
@@ -513,6 +538,16 @@ def demo(
     finally:
         with err.status("stopping the mesh"):
             mesh.stop()
+
+
+def _active_deployment(deployer_url: str, model: str) -> dict[str, Any]:
+    import httpx
+
+    rows = httpx.get(f"{deployer_url}/deployments?model={model}", timeout=10).json()
+    active = [r for r in rows if r["status"] == "active"]
+    if not active:
+        raise _fail(f"{model} has no active deployment")
+    return dict(active[0])
 
 
 @app.command()

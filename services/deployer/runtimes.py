@@ -59,6 +59,32 @@ def _pid_alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def kill_orphaned_workers(port: int) -> list[int]:
+    """Kill BentoML workers still listening on ``port`` after their server died.
+
+    Workers run in sessions of their own: when ``bentoml serve`` is killed (-9, OOM), they live
+    on and keep the port, so a restart on it could not bind and an outage would look healthy.
+    Only BentoML worker processes are touched."""
+    import psutil
+
+    killed = []
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status != psutil.CONN_LISTEN or conn.pid is None or not conn.laddr:
+            continue
+        if conn.laddr.port != port:
+            continue
+        try:
+            process = psutil.Process(conn.pid)
+            if not any("_bentoml_impl" in part for part in process.cmdline()):
+                continue
+            process.kill()
+            process.wait(5)
+            killed.append(conn.pid)
+        except (psutil.NoSuchProcess, psutil.TimeoutExpired):
+            continue
+    return killed
+
+
 class ProcessRuntime:
     """``bentoml serve BENTO`` as a child in its own session, so it outlives a deployer restart."""
 
@@ -76,6 +102,8 @@ class ProcessRuntime:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         # a restart keeps the deployment's port, so its endpoint (and whoever watches it) holds
         port = urlparse(deployment.endpoint).port if deployment.endpoint else None
+        if port is not None:
+            kill_orphaned_workers(port)
         server = LocalBentoServer(
             deployment.ref,
             port=port or free_port(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,8 +117,12 @@ def _dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def build_bento(context: Path, version: str, timeout: float) -> str:
-    """Run ``bentoml build`` in a child process (fresh imports per bento); returns the tag."""
+def build_bento(context: Path, name: str, version: str, timeout: float) -> str:
+    """Run ``bentoml build`` in a child process (fresh imports per bento); returns the tag.
+
+    The tag is known (the bentofile names the bento, ``--version`` fixes the version); the store
+    is asked for it rather than parsing the CLI's output, which rich renders: a model called
+    "fire" would print ``__tag__🔥1``."""
     result = subprocess.run(
         [
             sys.executable,
@@ -140,10 +145,10 @@ def build_bento(context: Path, version: str, timeout: float) -> str:
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-30:])
         raise BuildFailed(f"bentoml build failed with exit code {result.returncode}", details=tail)
-    for line in result.stdout.splitlines():
-        if line.startswith("__tag__:"):
-            return line.removeprefix("__tag__:").strip()
-    raise BuildFailed("bentoml build printed no tag", details=result.stdout[-2000:])
+    tag = f"{name}:{version}"
+    if find_bento(tag) is None:
+        raise BuildFailed(f"bentoml build did not store {tag}", details=result.stdout[-2000:])
+    return tag
 
 
 def package(
@@ -226,10 +231,13 @@ def package(
         },
         container=ContainerConfig(base_image=settings.base_image),
     )
-    context = settings.home / "builds" / event.model_name / event.model_version
-    write_build_context(context, source, bento_config.to_yaml())
-    say("building bento")
-    tag = build_bento(context, event.model_version, settings.build_timeout_s)
+    # A temporary context, not one under $BENTOMESH_HOME: `bentoml build` refuses any build file
+    # whose path has a hidden part, and the default home is ~/.bentomesh.
+    with tempfile.TemporaryDirectory(prefix=f"bentomesh-build-{event.model_name}-") as tmp:
+        context = Path(tmp)
+        write_build_context(context, source, bento_config.to_yaml())
+        say("building bento")
+        tag = build_bento(context, event.model_name, event.model_version, settings.build_timeout_s)
     bento = bentoml.bentos.get(tag)
     say(f"built {tag}")
     return PackagedBento(_built(event, bento, started, loaded.framework), reused=False)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 def test_demo_deploys_three_kinds_of_model_and_exits_cleanly(tmp_path: Path) -> None:
     env = {
         **os.environ,
-        "BENTOMESH_HOME": str(tmp_path / "home"),
+        "BENTOMESH_HOME": str(tmp_path / ".bentomesh"),  # hidden, like the default ~/.bentomesh
         "BENTOML_HOME": str(tmp_path / "bentoml"),
         "BENTOMESH_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
         "COLUMNS": "200",
@@ -37,6 +37,8 @@ def test_demo_deploys_three_kinds_of_model_and_exits_cleanly(tmp_path: Path) -> 
     assert out.count("-> 200 ") == 3
     assert '"lower":[' in out  # conformal intervals of the regressor
     assert '"average_effect"' in out  # causal effects
+    assert "firing after" in out  # the crashed deployment was alerted ...
+    assert "resolved after" in out  # ... restarted by the deployer, and the alert resolved
     assert "demo complete" in out
     leftover = subprocess.run(
         ["pgrep", "-f", f"bentoml serve .*{tmp_path}"], capture_output=True, text=True

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import psutil
 import pytest
 
 from contracts import ImageReady, follow_up, new_chain, topics
@@ -230,13 +231,28 @@ def test_model_process_that_dies_is_restarted(mesh: LocalMesh) -> None:
     deadline = time.monotonic() + 120
     while True:
         assert time.monotonic() < deadline, "not restarted"
-        now = active()
-        ready = httpx.get(f"{deployer.url}/models/sklearn-classifier/readyz", timeout=10)
+        try:
+            now = active()
+            ready = httpx.get(f"{deployer.url}/models/sklearn-classifier/readyz", timeout=10)
+        except httpx.HTTPError:  # the new server has bound the port but is not answering yet
+            continue
         if now["handle"] != before["handle"] and ready.status_code == 200:
             break
         time.sleep(1)
     assert now["id"] == before["id"]  # the same deployment, restarted in place
     assert now["endpoint"] == before["endpoint"]  # on the same port: watchers keep working
+    # The killed server's workers (own sessions) must not live on holding the port: whoever
+    # answers now is the new server's, and the new server stays up (it could bind).
+    time.sleep(3)
+    assert active()["handle"] == now["handle"]
+    port = int(now["endpoint"].rsplit(":", 1)[1])
+    listeners = {
+        c.pid for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port and c.pid
+    }
+    assert listeners
+    for pid in listeners:
+        family = {pid, *(p.pid for p in psutil.Process(pid).parents())}
+        assert int(now["handle"]) in family
     assert count_serving("sklearn-classifier:p2") == 1
 
 
