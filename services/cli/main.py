@@ -318,9 +318,28 @@ def _split(text: str | None) -> list[str] | None:
 
 
 def _deployer_url() -> str:
-    import os
-
     return os.environ.get("BENTOMESH_DEPLOYER_URL", "http://127.0.0.1:8103").rstrip("/")
+
+
+@app.command()
+def ui(
+    open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open a browser.")] = True,
+) -> None:
+    """The status page of a running mesh (served by the monitor at BENTOMESH_MONITOR_URL)."""
+    import webbrowser
+
+    import httpx
+
+    base = os.environ.get("BENTOMESH_MONITOR_URL", "http://127.0.0.1:8104").rstrip("/")
+    try:
+        state = httpx.get(f"{base}/api/status", timeout=5).json()
+    except httpx.HTTPError as exc:
+        raise _fail(f"no monitor at {base} ({exc}); start the mesh with `bentomesh up`") from exc
+    console.print(
+        f"{base}/ui  ({len(state['deployments'])} deployments, {len(state['chains'])} chains)"
+    )
+    if open_browser:
+        webbrowser.open(f"{base}/ui")
 
 
 def sample_request(base_url: str, task: str, features: list[str]) -> tuple[str, str]:
@@ -759,6 +778,17 @@ def contracts_asyncapi(
     )
     out.write_text(text)
     console.print(f"wrote {out}")
+
+
+@app.command()
+def docs(
+    directory: Annotated[Path, typer.Argument(help="Output directory.")] = Path("docs"),
+) -> None:
+    """Regenerate the reference docs: configuration table, AsyncAPI document, JSON Schemas."""
+    from services.docs import write_docs
+
+    for path in write_docs(directory):
+        console.print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ class RuntimeSettings(BaseSettings):
     session_timeout_ms: int = Field(
         default=6000, ge=1000, description="Consumer session timeout; groups form in about half."
     )
-    heartbeat_interval_ms: int = Field(default=1000, ge=100)
+    heartbeat_interval_ms: int = Field(
+        default=1000, ge=100, description="Consumer heartbeat interval."
+    )
     fetch_max_wait_ms: int = Field(
         default=20, ge=0, description="Low values cut per-hop latency on the embedded broker."
     )
