@@ -17,3 +17,10 @@ def mesh_asyncapi() -> Specification:
         description="Events of the BentoMesh model deployment mesh (CloudEvents 1.0, JSON).",
     )
     return factory.to_specification()
+
+
+def mesh_asyncapi_yaml() -> str:
+    """The document as YAML with sorted keys: FastStream's channel order varies between runs."""
+    import yaml
+
+    return str(yaml.safe_dump(mesh_asyncapi().to_jsonable(), sort_keys=True, allow_unicode=True))

@@ -62,12 +62,12 @@ def configuration_markdown() -> str:
 
 
 def write_docs(directory: Path) -> list[Path]:
-    from services.asyncapi import mesh_asyncapi
+    from services.asyncapi import mesh_asyncapi_yaml
 
     directory.mkdir(parents=True, exist_ok=True)
     configuration = directory / "configuration.md"
     configuration.write_text(configuration_markdown())
     asyncapi = directory / "asyncapi.yaml"
-    asyncapi.write_text(mesh_asyncapi().to_yaml())
+    asyncapi.write_text(mesh_asyncapi_yaml())
     schemas = export_json_schemas(directory / "schemas")
     return [configuration, asyncapi, *schemas]

@@ -768,13 +768,12 @@ def contracts_asyncapi(
     ),
 ) -> None:
     """Generate the AsyncAPI document of the mesh from the services (FastStream)."""
-    from services.asyncapi import mesh_asyncapi
+    from services.asyncapi import mesh_asyncapi, mesh_asyncapi_yaml
 
-    spec = mesh_asyncapi()
     text = (
-        spec.to_yaml()
+        mesh_asyncapi_yaml()
         if out.suffix in (".yaml", ".yml")
-        else json.dumps(spec.to_jsonable(), indent=2)
+        else json.dumps(mesh_asyncapi().to_jsonable(), indent=2, sort_keys=True)
     )
     out.write_text(text)
     console.print(f"wrote {out}")
