@@ -50,6 +50,12 @@ class CloudEvent(BaseModel, Generic[DataT]):
         default=None, description="id of the event that caused this one (absent for the first)."
     )
     data: DataT = Field(description="The event's payload.")
+    signature: str | None = Field(
+        default=None,
+        description="Extension: 'hmac-sha256=<hex>' over the canonical event without this "
+        "attribute (see contracts.signing); required on ModelRegistered when the mesh has a "
+        "signing key.",
+    )
 
     @model_validator(mode="after")
     def _type_matches_data(self) -> CloudEvent[DataT]:

@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from contracts.codec import CONTENT_TYPE, encode, partition_key
 from contracts.envelope import CloudEvent, new_chain
@@ -19,12 +19,15 @@ from contracts.events import (
     CausalSpec,
     DataRef,
     DeploymentPrefs,
+    EventData,
     Feature,
     Framework,
     ModelRegistered,
     Task,
 )
 from contracts.kafka import KafkaSettings
+
+DataT = TypeVar("DataT", bound=EventData)
 
 _TRACKED_LIBRARIES = (
     "scikit-learn",
@@ -140,13 +143,25 @@ async def publish_model_registered_async(
     *,
     settings: KafkaSettings | None = None,
     source: str = "bentomesh/training",
+    signing_key: str | None = None,
     **fields: Any,
 ) -> CloudEvent[ModelRegistered]:
-    """Build and send ``ModelRegistered``; returns the event (its ``chainid`` tracks the model)."""
+    """Build, sign (with ``signing_key``, default ``$BENTOMESH_SIGNING_KEY``) and send
+    ``ModelRegistered``; returns the event (its ``chainid`` tracks the model)."""
     data = build_model_registered(model_path, **fields)
-    event = new_chain(data, source=source)
+    event = signed(new_chain(data, source=source), signing_key)
     await send_event(event, settings)
     return event
+
+
+def signed(event: CloudEvent[DataT], key: str | None = None) -> CloudEvent[DataT]:
+    """``event`` signed with ``key`` or ``$BENTOMESH_SIGNING_KEY`` (unchanged when neither)."""
+    from contracts.signing import SigningSettings, sign
+
+    if key is None:
+        secret = SigningSettings().signing_key
+        key = secret.get_secret_value() if secret is not None else None
+    return sign(event, key) if key else event
 
 
 def publish_model_registered(
@@ -154,9 +169,12 @@ def publish_model_registered(
     *,
     settings: KafkaSettings | None = None,
     source: str = "bentomesh/training",
+    signing_key: str | None = None,
     **fields: Any,
 ) -> CloudEvent[ModelRegistered]:
     """Synchronous :func:`publish_model_registered_async` for scripts and notebooks."""
     return asyncio.run(
-        publish_model_registered_async(model_path, settings=settings, source=source, **fields)
+        publish_model_registered_async(
+            model_path, settings=settings, source=source, signing_key=signing_key, **fields
+        )
     )

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings
 
 from contracts.kafka import KafkaSettings
 from contracts.schema import export_json_schemas
+from contracts.signing import SigningSettings
 from services.builder.settings import BuilderSettings
 from services.deployer.settings import DeployerSettings
 from services.monitor.settings import MonitorSettings
@@ -20,6 +21,7 @@ from services.runtime.settings import RuntimeSettings
 
 SETTINGS: tuple[tuple[str, type[BaseSettings]], ...] = (
     ("Kafka (every service and the CLI)", KafkaSettings),
+    ("Signed registrations (producers, the CLI and the packager)", SigningSettings),
     ("Every service", RuntimeSettings),
     ("Packager", PackagerSettings),
     ("Builder", BuilderSettings),

@@ -25,7 +25,7 @@ from contracts import topics
 from contracts.envelope import CloudEvent, new_chain
 from contracts.events import DeploymentPrefs, HealthAlert, ModelRegistered, StageFailed
 from contracts.kafka import KafkaSettings
-from contracts.publish import build_model_registered, send_event
+from contracts.publish import build_model_registered, send_event, signed
 from services.cli.follow import ChainFollower
 
 Say = Callable[[str], None]
@@ -144,7 +144,9 @@ async def deploy_all(
     follower = ChainFollower(kafka)
     await follower.start()
     try:
-        events = {ex.name: new_chain(ex.registration, source="bentomesh/demo") for ex in examples}
+        events = {
+            ex.name: signed(new_chain(ex.registration, source="bentomesh/demo")) for ex in examples
+        }
         for event in events.values():
             await send_event(event, kafka)
         done = await follower.until_all_done({e.chainid for e in events.values()}, on_event, 900)

@@ -206,7 +206,7 @@ def register(
     """Publish ModelRegistered for a model file (its digest is computed here)."""
 
     from contracts.envelope import new_chain
-    from contracts.publish import send_event
+    from contracts.publish import send_event, signed
 
     data = _registration(
         model_path,
@@ -221,7 +221,7 @@ def register(
         outcome,
         runtime,
     )
-    event = new_chain(data, source="bentomesh/cli")
+    event = signed(new_chain(data, source="bentomesh/cli"))
     settings = KafkaSettings()
     try:
         asyncio.run(send_event(event, settings))
@@ -371,7 +371,7 @@ def deploy(
 
     from contracts.envelope import new_chain
     from contracts.events import BentoBuilt, Deployed, ImageReady, StageFailed
-    from contracts.publish import send_event
+    from contracts.publish import send_event, signed
     from services.cli.follow import ChainFollower
     from services.cli.supervisor import LocalMesh
     from services.runtime.errors import MeshError
@@ -389,7 +389,7 @@ def deploy(
         outcome,
         runtime,
     )
-    event = new_chain(data, source="bentomesh/cli")
+    event = signed(new_chain(data, source="bentomesh/cli"))
     settings = KafkaSettings()
     mesh = None
     try:

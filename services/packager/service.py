@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from contracts.envelope import CloudEvent
 from contracts.events import BentoBuilt, ModelRegistered
+from contracts.signing import SignatureError, SigningSettings, verify
 from services.packager.pipeline import PackagerSettings, package
+from services.runtime.errors import StageError
 from services.runtime.stage import StageSpec
 
 logger = logging.getLogger("bentomesh.packager")
+
+
+class Unauthorized(StageError):
+    """A registration without a valid signature while the mesh requires one."""
+
+    error_type = "Unauthorized"
 
 
 def packager_stage(
@@ -29,4 +38,24 @@ def packager_stage(
         )
         return result.built
 
-    return StageSpec("packager", ModelRegistered, BentoBuilt, handle)
+    return StageSpec("packager", ModelRegistered, BentoBuilt, handle, admit=signature_check())
+
+
+def signature_check(key: str | None = None) -> Callable[[bytes], None] | None:
+    """With a signing key (``BENTOMESH_SIGNING_KEY``), refuse registrations that are unsigned or
+    wrongly signed, before any artifact is read; without one, admit every registration."""
+    if key is None:
+        secret = SigningSettings().signing_key
+        key = secret.get_secret_value() if secret is not None else None
+    if not key:
+        return None
+    signing_key = key
+
+    def admit(raw: bytes) -> None:
+        try:
+            verify(raw, signing_key)
+        except SignatureError as exc:
+            logger.warning("refused a registration: %s", exc)
+            raise Unauthorized(str(exc)) from exc
+
+    return admit

@@ -73,6 +73,8 @@ class StageSpec(Generic[InT, OutT]):
     consumes: type[InT]
     produces: type[OutT]
     handler: Callable[[CloudEvent[InT]], Awaitable[OutT]]
+    # Checks the record's raw bytes before anything else (signatures); raises StageError.
+    admit: Callable[[bytes], None] | None = None
 
     @property
     def source(self) -> str:
@@ -86,6 +88,18 @@ async def json_body(message: Any) -> Any:
     on as raw bytes. A failure here reaches the outcome middleware and dead-letters the record.
     """
     return json.loads(message.body)
+
+
+def _admitting_decoder(admit: Callable[[bytes], None]) -> Callable[[Any], Awaitable[Any]]:
+    """``json_body`` after ``admit`` accepted the raw record; its refusal (a ``StageError``)
+    reaches the outcome middleware, which reports it as ``StageFailed``."""
+
+    async def decode(message: Any) -> Any:
+        body = json.loads(message.body)
+        admit(message.body)
+        return body
+
+    return decode
 
 
 def respond(event: CloudEvent[Any]) -> KafkaResponse:
@@ -219,7 +233,7 @@ def stage_router(
         group_id=f"bentomesh-{spec.stage}",
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=json_body,
+        decoder=_admitting_decoder(spec.admit) if spec.admit else json_body,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         session_timeout_ms=settings.session_timeout_ms,
         heartbeat_interval_ms=settings.heartbeat_interval_ms,
