@@ -26,6 +26,8 @@ events_app = typer.Typer(help="Watch the event stream.", no_args_is_help=True)
 contracts_app = typer.Typer(help="Event contracts: JSON Schemas, AsyncAPI.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 app.add_typer(contracts_app, name="contracts")
+dlq_app = typer.Typer(help="Inspect and re-drive dead-lettered events.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
 
 console = Console(highlight=False, soft_wrap=True, emoji=False)  # model names like "fire"
 err = Console(stderr=True, highlight=False, emoji=False)
@@ -748,6 +750,81 @@ def events_tail(
             else (lambda line: console.print(line, markup=False, soft_wrap=True))
         ),
     )
+
+
+@dlq_app.command("list")
+def dlq_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per letter.")] = False,
+) -> None:
+    """Every dead letter: where it came from, which service refused it and why."""
+    import datetime as dt
+
+    from services.cli.dlq import read_letters
+
+    settings = KafkaSettings()
+    letters = asyncio.run(read_letters(settings))
+    if as_json:
+        for letter in letters:
+            print(
+                json.dumps(
+                    {
+                        "ref": letter.ref,
+                        **letter.headers,
+                        "bytes": len(letter.value),
+                        "value": letter.value.decode(errors="replace"),
+                    }
+                )
+            )
+        return
+    if not letters:
+        console.print("no dead letters")
+        return
+    table = Table(title=f"{len(letters)} dead letters", title_justify="left")
+    for column in ("ref", "time", "from", "service", "reason", "bytes"):
+        table.add_column(column, overflow="fold")
+    for letter in letters:
+        h = letter.headers
+        when = dt.datetime.fromtimestamp(letter.timestamp_ms / 1000).strftime("%m-%d %H:%M:%S")
+        where = f"[{h.get('source-partition', '?')}]@{h.get('source-offset', '?')}"
+        origin = h.get("source-topic", "?") + where
+        table.add_row(
+            letter.ref,
+            when,
+            origin,
+            h.get("service", "?"),
+            h.get("reason", "?"),
+            str(len(letter.value)),
+        )
+    console.print(table)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    refs: Annotated[
+        list[str] | None, typer.Argument(help="Letters to replay (partition:offset); default all.")
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="Only letters whose reason contains this.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Show what would be replayed.")] = False,
+) -> None:
+    """Send dead letters' original bytes back to the topics they came from."""
+    from services.cli.dlq import read_letters, replay, select
+
+    settings = KafkaSettings()
+    try:
+        chosen = select(asyncio.run(read_letters(settings)), refs or [], reason)
+    except KeyError as exc:
+        raise _fail(str(exc.args[0])) from exc
+    for letter in chosen:
+        console.print(
+            f"{'would replay' if dry_run else 'replaying'} {letter.ref} -> {letter.source_topic}"
+        )
+    if dry_run or not chosen:
+        console.print(f"{len(chosen)} letters selected")
+        return
+    sent = asyncio.run(replay(settings, chosen))
+    console.print(f"replayed {sent} letters")
 
 
 @contracts_app.command("export")

@@ -70,6 +70,7 @@ class LocalMesh:
         self.services = services
         self.free_ports = free_ports
         self.extra_env = extra_env or {}
+        self._env: dict[str, str] = {}
         self.broker: EmbeddedBroker | None = None
         self.processes: list[ServiceProcess] = []
         self.log_dir = self.runtime.home / "logs"
@@ -93,7 +94,7 @@ class LocalMesh:
             )
         created = asyncio.run(ensure_topics(self.kafka, partitions=self.runtime.partitions))
         progress(f"topics: {len(created)} created")
-        env = {
+        self._env = {
             **os.environ,
             "BENTOMESH_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
             "BENTOMESH_HOME": str(self.runtime.home),
@@ -106,21 +107,38 @@ class LocalMesh:
                 free_port() if self.free_ports or port_open("127.0.0.1", info.port) else info.port
             )
             proc = ServiceProcess(info, svc_port, self.log_dir / f"{info.name}.log")
-            with open(proc.log_path, "ab") as log:
-                proc.process = subprocess.Popen(
-                    [sys.executable, "-m", "services", info.name, "--port", str(svc_port)],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    start_new_session=True,
-                )
+            self._spawn(proc)
             self.processes.append(proc)
-            progress(f"{info.name}: started (pid {proc.process.pid}, http {proc.url})")
+            progress(f"{info.name}: started (pid {proc.process.pid}, http {proc.url})")  # type: ignore[union-attr]
         self.wait_healthy(progress, timeout=timeout)
 
-    def wait_healthy(self, progress: Progress, *, timeout: float) -> None:
+    def _spawn(self, proc: ServiceProcess) -> None:
+        with open(proc.log_path, "ab") as log:
+            proc.process = subprocess.Popen(
+                [sys.executable, "-m", "services", proc.info.name, "--port", str(proc.port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self._env,
+                start_new_session=True,
+            )
+        proc.started_at = time.monotonic()
+
+    def restart(self, name: str, *, timeout: float = 120.0) -> ServiceProcess:
+        """Start a service again on its port (after it died or was killed); waits until healthy."""
+        proc = next(p for p in self.processes if p.info.name == name)
+        if proc.process is not None and proc.process.poll() is None:
+            proc.process.kill()
+        if proc.process is not None:
+            proc.process.wait()
+        self._spawn(proc)
+        self.wait_healthy(lambda _: None, timeout=timeout, only=[proc])
+        return proc
+
+    def wait_healthy(
+        self, progress: Progress, *, timeout: float, only: list[ServiceProcess] | None = None
+    ) -> None:
         deadline = time.monotonic() + timeout
-        pending = list(self.processes)
+        pending = list(self.processes if only is None else only)
         while pending:
             for proc in list(pending):
                 state = proc.state()

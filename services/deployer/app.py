@@ -12,7 +12,7 @@ from contracts.events import Deployed
 from services.deployer.api import deployments_api
 from services.deployer.gateway import Gateway
 from services.deployer.rollout import Deployer, RolloutSettings
-from services.deployer.runtimes import ProcessRuntime, Runtime
+from services.deployer.runtimes import ProcessRuntime, Runtime, owner_id
 from services.deployer.service import deployer_stage
 from services.deployer.settings import DeployerSettings
 from services.deployer.state import DeploymentStore
@@ -24,7 +24,11 @@ logger = logging.getLogger("bentomesh.deployer")
 
 def create_deployer(settings: DeployerSettings) -> Deployer:
     runtimes: dict[str, Runtime] = {
-        "process": ProcessRuntime(settings.home / "deployments", host=settings.public_host)
+        "process": ProcessRuntime(
+            settings.home / "deployments",
+            host=settings.public_host,
+            owner=owner_id(settings.db_path()),
+        )
     }
     try:
         from services.deployer.docker_runtime import DockerRuntime

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from services.deployer.runtimes import Started, http_ready
+from services.deployer.runtimes import Started, http_ready, owner_id
 from services.deployer.settings import DeployerSettings
 from services.deployer.state import Deployment
 from services.runtime.embedded_broker import free_port
@@ -29,6 +29,7 @@ class DockerRuntime:
         self.client.ping()
         self.host = settings.public_host
         self.network = settings.docker_network
+        self.owner = owner_id(settings.db_path())
 
     def _placement(self, name: str) -> tuple[dict[str, Any], str]:
         """Container options that make it reachable, and the endpoint URL it gets."""
@@ -53,6 +54,7 @@ class DockerRuntime:
                 "bentomesh.model": deployment.model,
                 "bentomesh.version": deployment.version,
                 "bentomesh.chain": deployment.chain_id,
+                "bentomesh.owner": self.owner,
             },
             user=SERVICE_UID,
             read_only=True,
@@ -97,6 +99,19 @@ class DockerRuntime:
             container.stop(timeout=10)
         finally:
             container.remove(force=True)
+
+    def sweep(self, keep: dict[str, str]) -> list[str]:
+        stopped = []
+        owned = self.client.containers.list(
+            all=True, filters={"label": f"bentomesh.owner={self.owner}"}
+        )
+        for container in owned:
+            deployment_id = container.labels.get("bentomesh.deployment", "")
+            if keep.get(deployment_id) == container.id:
+                continue
+            container.remove(force=True)
+            stopped.append(str(container.id))
+        return stopped
 
     def logs(self, deployment: Deployment, lines: int = 30) -> str:
         if not deployment.handle:

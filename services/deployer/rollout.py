@@ -202,7 +202,20 @@ class Deployer:
                 self.store.update(deployment.id, detail=f"restart failed: {exc}")
                 continue
             restarted.append(updated)
+        self._sweep()
         return restarted
+
+    def _sweep(self) -> None:
+        """Make what runs match the store: stop anything not an active deployment's handle."""
+        keep = {d.id: d.handle for d in self.store.all_active() if d.handle}
+        for name, runtime in self.runtimes.items():
+            try:
+                stopped = runtime.sweep(keep)
+            except Exception:
+                logger.exception("sweep of the %s runtime failed", name)
+                continue
+            if stopped:
+                logger.warning("stopped leftover %s instances: %s", name, stopped)
 
     def reconcile(self) -> None:
         """After a restart: finish nothing half-done, then make reality match the store."""

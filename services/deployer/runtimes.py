@@ -21,6 +21,16 @@ from services.deployer.state import Deployment
 from services.runtime.embedded_broker import free_port
 from services.serving.local import LocalBentoServer, NotReadyError
 
+OWNER_ENV = "BENTOMESH_DEPLOYER_OWNER"
+DEPLOYMENT_ENV = "BENTOMESH_DEPLOYMENT_ID"
+
+
+def owner_id(state_path: Path) -> str:
+    """Which deployer started a process or container: a digest of its state file's path."""
+    import hashlib
+
+    return hashlib.sha256(str(state_path.resolve()).encode()).hexdigest()[:16]
+
 
 @dataclass(frozen=True)
 class Started:
@@ -40,6 +50,12 @@ class Runtime(Protocol):
     def stop(self, handle: str) -> None: ...
 
     def logs(self, deployment: Deployment, lines: int = 30) -> str: ...
+
+    def sweep(self, keep: dict[str, str]) -> list[str]:
+        """Stop whatever this deployer started that is not ``keep`` (deployment id -> handle):
+        leftovers of a crash between starting something and recording it, or between switching
+        and stopping the old version. Returns what was stopped."""
+        ...
 
 
 def http_ready(endpoint: str, timeout: float = 1.0) -> bool:
@@ -90,9 +106,10 @@ class ProcessRuntime:
 
     name = "process"
 
-    def __init__(self, log_dir: Path, host: str = "127.0.0.1") -> None:
+    def __init__(self, log_dir: Path, host: str = "127.0.0.1", owner: str = "") -> None:
         self.log_dir = log_dir
         self.host = host
+        self.owner = owner  # marks this deployer's processes (environment), for the sweep
         self._children: dict[int, LocalBentoServer] = {}
 
     def _log_path(self, deployment_id: str) -> Path:
@@ -109,6 +126,7 @@ class ProcessRuntime:
             port=port or free_port(),
             host=self.host,
             log_path=self._log_path(deployment.id),
+            env={OWNER_ENV: self.owner, DEPLOYMENT_ENV: deployment.id},
         ).start()
         assert server.process is not None
         self._children[server.process.pid] = server
@@ -146,6 +164,25 @@ class ProcessRuntime:
             time.sleep(0.1)
         if _pid_alive(pid):
             os.killpg(pid, signal.SIGKILL)
+
+    def sweep(self, keep: dict[str, str]) -> list[str]:
+        import psutil
+
+        stopped = []
+        for process in psutil.process_iter():
+            try:
+                env = process.environ()
+                if not self.owner or env.get(OWNER_ENV) != self.owner:
+                    continue
+                handle = keep.get(env.get(DEPLOYMENT_ENV, ""))
+                family = {process.pid, *(p.pid for p in process.parents())}
+                if handle is not None and int(handle) in family:
+                    continue
+                process.kill()
+                stopped.append(str(process.pid))
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        return stopped
 
     def logs(self, deployment: Deployment, lines: int = 30) -> str:
         path = self._log_path(deployment.id)

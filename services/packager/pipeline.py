@@ -26,6 +26,7 @@ from services.packager.bentofile import BentoConfig, ContainerConfig, pinned_req
 from services.packager.errors import BuildFailed, InvalidRegistration, VersionConflict
 from services.packager.store import save_model, serving_config
 from services.packager.templates import TEMPLATES, write_build_context
+from services.runtime.children import dying_with_parent
 
 
 class PackagerSettings(BaseSettings):
@@ -124,17 +125,19 @@ def build_bento(context: Path, name: str, version: str, timeout: float) -> str:
     is asked for it rather than parsing the CLI's output, which rich renders: a model called
     "fire" would print ``__tag__🔥1``."""
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bentoml",
-            "build",
-            str(context),
-            "--version",
-            version,
-            "--output",
-            "tag",
-        ],
+        dying_with_parent(
+            [
+                sys.executable,
+                "-m",
+                "bentoml",
+                "build",
+                str(context),
+                "--version",
+                version,
+                "--output",
+                "tag",
+            ]
+        ),
         cwd=context,
         capture_output=True,
         text=True,
