@@ -9,6 +9,7 @@ from contracts.envelope import CloudEvent
 from contracts.events import BentoBuilt, ImageReady
 from services.builder.backend import choose_backend, docker_available
 from services.builder.settings import BuilderSettings
+from services.runtime.engine import engine_unreachable
 from services.runtime.stage import StageSpec
 
 logger = logging.getLogger("bentomesh.builder")
@@ -39,8 +40,13 @@ def builder_stage(settings: BuilderSettings | None = None) -> StageSpec[BentoBui
         )
         if backend == "process":
             return process_image(built)
-        from services.builder.docker_image import build_image
+        from services.builder.docker_image import EngineUnavailable, build_image
 
-        return await asyncio.to_thread(build_image, built, settings)
+        try:
+            return await asyncio.to_thread(build_image, built, settings)
+        except Exception as exc:
+            if engine_unreachable(exc) and not isinstance(exc, EngineUnavailable):
+                raise EngineUnavailable(f"Docker engine went away during the build: {exc}") from exc
+            raise
 
     return StageSpec("builder", BentoBuilt, ImageReady, handle)

@@ -6,14 +6,21 @@ import asyncio
 
 from contracts.envelope import CloudEvent
 from contracts.events import Deployed, ImageReady
+from services.deployer.errors import RuntimeUnavailable
 from services.deployer.rollout import Deployer
+from services.runtime.engine import engine_unreachable
 from services.runtime.stage import StageSpec
 
 
 def deployer_stage(deployer: Deployer) -> StageSpec[ImageReady, Deployed]:
     async def handle(event: CloudEvent[ImageReady]) -> Deployed:
-        return await asyncio.to_thread(
-            deployer.deploy, event.data, cause_id=event.id, chain_id=event.chainid
-        )
+        try:
+            return await asyncio.to_thread(
+                deployer.deploy, event.data, cause_id=event.id, chain_id=event.chainid
+            )
+        except Exception as exc:
+            if engine_unreachable(exc) and not isinstance(exc, RuntimeUnavailable):
+                raise RuntimeUnavailable(f"{event.data.backend} runtime went away: {exc}") from exc
+            raise
 
     return StageSpec("deployer", ImageReady, Deployed, handle)

@@ -31,3 +31,8 @@ class RuntimeSettings(BaseSettings):
     max_poll_interval_ms: int = Field(
         default=900_000, description="Long: a stage may build for minutes before committing."
     )
+    retry_attempts: int = Field(
+        default=5, ge=1, description="Attempts at an event whose stage fails transiently."
+    )
+    retry_base_s: float = Field(default=1.0, gt=0, description="First retry's backoff ceiling.")
+    retry_cap_s: float = Field(default=30.0, gt=0, description="Longest backoff between retries.")

@@ -35,6 +35,7 @@ from contracts.errors import EventDecodeError
 from contracts.events import EventData, Stage, StageFailed
 from services.runtime.dead_letter import DeadLetter
 from services.runtime.errors import StageError
+from services.runtime.retry import RetryPolicy, with_retries
 from services.runtime.settings import RuntimeSettings
 
 InT = TypeVar("InT", bound=EventData)
@@ -259,8 +260,12 @@ def stage_router(
         description="Original bytes of unreadable events.",
     )
 
+    policy = RetryPolicy(settings.retry_attempts, settings.retry_base_s, settings.retry_cap_s)
+
     async def handle(event: CloudEvent[Any]) -> KafkaResponse:
-        data = await spec.handler(event)
+        data = await with_retries(
+            lambda: spec.handler(event), policy, what=f"{spec.stage} {event.subject or event.id}"
+        )
         return respond(follow_up(event, data, source=spec.source))
 
     # FastStream validates the body against the annotation, and documents it in AsyncAPI
