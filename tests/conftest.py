@@ -61,3 +61,18 @@ def require(available: bool, what: str, how: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{what} is missing: {how}")
     pytest.skip(f"{what} is missing ({how})")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--soak", action="store_true", help="Longer fault rounds (local soak).")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.integration.faults.report import MATRIX, render_matrix
+
+    if MATRIX:
+        terminalreporter.section("fault matrix")
+        terminalreporter.write_line(render_matrix(MATRIX))
+        out = os.environ.get("BENTOMESH_FAULT_REPORT")
+        if out:
+            Path(out).write_text(render_matrix(MATRIX) + "\n")

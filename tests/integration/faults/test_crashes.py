@@ -1,0 +1,283 @@
+"""kill -9 of every service at random moments while registrations flow, and a broker stall.
+
+Afterwards every registration has exactly one ``Deployed`` (none lost, none twice), each model
+ends on its newest version (per-model order held), and what runs is exactly what the deployer's
+state says: one server per active deployment, nothing orphaned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import joblib
+import numpy as np
+import psutil
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from contracts import new_chain, topics
+from contracts.envelope import CloudEvent
+from contracts.kafka import KafkaSettings
+from contracts.publish import build_model_registered, send_event
+from services.cli.supervisor import LocalMesh
+from services.deployer.runtimes import OWNER_ENV, owner_id
+from services.registry import SERVICES
+from services.runtime.embedded_broker import EmbeddedBroker
+from services.runtime.settings import RuntimeSettings
+from services.runtime.topics import ensure_topics
+from tests.integration.faults.report import FaultRow
+from tests.kafka_helpers import Collector
+
+pytestmark = [pytest.mark.faults, pytest.mark.integration]
+
+MODELS = ("k-alpha", "k-beta", "k-gamma", "k-delta")
+SERVICE_NAMES = tuple(s.name for s in SERVICES)
+
+
+@dataclass
+class ChaosMesh:
+    mesh: LocalMesh
+    kafka: KafkaSettings
+    broker: EmbeddedBroker
+    home: Path
+    artifact: Path
+    registered: list[CloudEvent[Any]] = field(default_factory=list)
+
+    def url(self, name: str) -> str:
+        return next(p.url for p in self.mesh.processes if p.info.name == name)
+
+    def pid(self, name: str) -> int:
+        proc = next(p for p in self.mesh.processes if p.info.name == name)
+        assert proc.process is not None
+        return proc.process.pid
+
+
+@pytest.fixture(scope="module")
+def chaos(session_home: Path, artifact_root: Path) -> Iterator[ChaosMesh]:
+    home = session_home / "faults"
+    x = np.random.default_rng(3).normal(size=(200, 3))
+    artifact = artifact_root / "faults.joblib"
+    joblib.dump(LogisticRegression().fit(x, (x[:, 0] > 0).astype(int)), artifact)
+    with EmbeddedBroker(log_path=session_home / "broker-faults.log") as broker:
+        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
+        asyncio.run(ensure_topics(kafka, partitions=3))
+        mesh = LocalMesh(
+            kafka,
+            RuntimeSettings(home=home),
+            free_ports=True,
+            extra_env={"BENTOMESH_SUPERVISE_INTERVAL_S": "1", "BENTOMESH_RUNTIME": "process"},
+        )
+        mesh.start(timeout=180)
+        try:
+            yield ChaosMesh(mesh, kafka, broker, home, artifact)
+        finally:
+            mesh.stop()
+
+
+def registrations(chaos: ChaosMesh, versions: range) -> list[CloudEvent[Any]]:
+    events = []
+    for version in versions:  # in version order: per-model order is what is checked
+        for model in MODELS:
+            data = build_model_registered(
+                chaos.artifact,
+                name=model,
+                version=str(version),
+                task="classification",
+                features=["a", "b", "c"],
+            )
+            events.append(new_chain(data, source="faults"))
+    return events
+
+
+@dataclass
+class Outcome:
+    lost: list[str]
+    duplicated: list[str]
+    failed: list[str]
+    redelivered_records: int
+
+
+async def outcome_of(collector: Collector, chains: list[CloudEvent[Any]]) -> Outcome:
+    ids: dict[str, set[str]] = defaultdict(set)
+    records: dict[str, int] = defaultdict(int)
+    failed = []
+    for event in collector.events(topics.DEPLOYED):
+        ids[event.chainid].add(event.id)
+        records[event.chainid] += 1
+    for event in collector.events(topics.STAGE_FAILED):
+        failed.append(f"{event.subject}: {event.data.reason}")
+    wanted = {e.chainid for e in chains}
+    return Outcome(
+        lost=[c for c in wanted if not ids.get(c)],
+        duplicated=[c for c in wanted if len(ids.get(c, ())) > 1],
+        failed=failed,
+        redelivered_records=sum(records[c] - len(ids[c]) for c in wanted),
+    )
+
+
+async def wait_all_final(collector: Collector, chains: list[CloudEvent[Any]], limit: float) -> None:
+    wanted = {e.chainid for e in chains}
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        final = {
+            e.chainid for t in (topics.DEPLOYED, topics.STAGE_FAILED) for e in collector.events(t)
+        }
+        if wanted <= final:
+            return
+        await collector.poll()
+    raise AssertionError(f"{len(wanted - final)} chains unfinished after {limit:.0f}s")
+
+
+def assert_state_matches_reality(chaos: ChaosMesh, newest: str) -> None:
+    """One active deployment per model, on its newest version, each with exactly one live server
+    of this deployer; no server of this deployer that the state does not account for."""
+    rows = httpx.get(f"{chaos.url('deployer')}/deployments?history=true", timeout=10).json()
+    active = [r for r in rows if r["status"] == "active" and r["model"] in MODELS]
+    assert sorted(r["model"] for r in active) == sorted(MODELS), active
+    assert {r["version"] for r in active} == {newest}, [(r["model"], r["version"]) for r in active]
+    owner = owner_id(chaos.home / "deployer.db")
+    servers: dict[int, list[int]] = defaultdict(list)  # arbiter pid -> its processes
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get(OWNER_ENV) != owner:
+                continue
+            parent = process.parent()
+            same_owner = parent is not None and parent.environ().get(OWNER_ENV) == owner
+            servers[parent.pid if same_owner and parent else process.pid].append(process.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    assert sorted(servers) == sorted(int(r["handle"]) for r in active), (servers, active)
+    for row in active:
+        ready = httpx.get(f"{row['endpoint']}/readyz", timeout=10)
+        assert ready.status_code == 200
+
+
+def test_kill_minus_nine_of_every_service_loses_and_duplicates_nothing(
+    chaos: ChaosMesh, soak: bool, matrix: list[FaultRow]
+) -> None:
+    rounds = 15 if soak else 5
+    seed = int(os.environ.get("BENTOMESH_FAULT_SEED", str(random.SystemRandom().randrange(10**6))))
+    rng = random.Random(seed)
+    chains = registrations(chaos, range(1, 6))
+    recoveries: list[float] = []
+    kills: list[str] = []
+    errors: list[BaseException] = []
+    flowing = threading.Event()
+    flowing.set()
+
+    def chaos_monkey() -> None:
+        """Kill services in shuffled cycles for as long as registrations flow, and at least
+        ``rounds`` times each: the kills land at every stage of the pipeline."""
+        try:
+            while flowing.is_set() or min(kills.count(n) for n in SERVICE_NAMES) < rounds:
+                cycle = list(SERVICE_NAMES)
+                rng.shuffle(cycle)
+                for name in cycle:
+                    time.sleep(rng.uniform(0.5, 4.0))
+                    os.kill(chaos.pid(name), signal.SIGKILL)
+                    kills.append(name)
+                    started = time.monotonic()
+                    chaos.mesh.restart(name, timeout=180)
+                    recoveries.append(time.monotonic() - started)
+        except BaseException as exc:  # surfaced in the test thread below
+            errors.append(exc)
+
+    async def run() -> Outcome:
+        async with Collector(chaos.kafka) as collector:
+            for event in chains:
+                await send_event(event, chaos.kafka)
+            monkey = threading.Thread(target=chaos_monkey, daemon=True)
+            monkey.start()
+            try:
+                await wait_all_final(collector, chains, limit=1500)
+            finally:
+                flowing.clear()
+            await asyncio.to_thread(monkey.join, 900)
+            assert not errors, errors
+            await asyncio.sleep(3)  # a supervision cycle after the last restart
+            await collector.poll()
+            return await outcome_of(collector, chains)
+
+    outcome = asyncio.run(run())
+    matrix.append(
+        FaultRow(
+            "kill -9 of a service (each of 4, random moments)",
+            len(kills),
+            len(chains),
+            len(outcome.lost),
+            len(outcome.duplicated),
+            max(recoveries, default=0.0),
+            f"seed {seed}; {outcome.redelivered_records} redelivered records (same id)",
+        )
+    )
+    assert outcome.lost == [], f"seed {seed}"
+    assert outcome.duplicated == [], f"seed {seed}"
+    assert outcome.failed == [], f"seed {seed}"
+    assert_state_matches_reality(chaos, newest="5")
+    chaos.registered.extend(chains)
+
+
+def test_broker_stall_of_ten_seconds_is_ridden_out_without_restarts(
+    chaos: ChaosMesh, matrix: list[FaultRow]
+) -> None:
+    pids = {name: chaos.pid(name) for name in SERVICE_NAMES}
+    chains = registrations(chaos, range(6, 7))
+    broker_pid = chaos.broker.pid
+    assert broker_pid is not None
+
+    async def run() -> tuple[Outcome, float]:
+        async with Collector(chaos.kafka) as collector:
+            for event in chains:
+                await send_event(event, chaos.kafka)
+            # Stall mid-stream: after the first stage has answered once.
+            await collector.wait_for(
+                lambda e: e.chainid in {c.chainid for c in chains},
+                topic=topics.BENTO_BUILT,
+                timeout=300,
+            )
+            os.kill(broker_pid, signal.SIGSTOP)
+            await asyncio.sleep(10)
+            os.kill(broker_pid, signal.SIGCONT)
+            resumed = time.time()
+            # Recovery: until the mesh produces its first event after the stall.
+            while not [r for r in collector.records if r.timestamp / 1000 > resumed]:
+                await collector.poll()
+            first = min(
+                r.timestamp / 1000 for r in collector.records if r.timestamp / 1000 > resumed
+            )
+            recovery = first - resumed
+            await wait_all_final(collector, chains, limit=600)
+            return await outcome_of(collector, chains), recovery
+
+    outcome, recovery = asyncio.run(run())
+    matrix.append(
+        FaultRow(
+            "broker stall (SIGSTOP 10 s, SIGCONT)",
+            1,
+            len(chains),
+            len(outcome.lost),
+            len(outcome.duplicated),
+            recovery,
+            f"{outcome.redelivered_records} redelivered records (same id)",
+        )
+    )
+    assert outcome.lost == []
+    assert outcome.duplicated == []
+    assert outcome.failed == []
+    assert {name: chaos.pid(name) for name in SERVICE_NAMES} == pids  # nobody restarted
+    for name in SERVICE_NAMES:
+        proc = next(p for p in chaos.mesh.processes if p.info.name == name)
+        assert proc.process is not None
+        assert proc.process.poll() is None, f"{name} died"
+    assert_state_matches_reality(chaos, newest="6")
