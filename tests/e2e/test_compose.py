@@ -119,6 +119,8 @@ def _remove_model_containers(network: str) -> None:
     for container in client.containers.list(all=True, filters={"network": network}):
         if "com.docker.compose.project" not in container.labels:
             container.remove(force=True)
+    for image in client.images.list(name=f"bentomesh/{MODEL}"):
+        client.images.remove(image.id, force=True)  # the model's own layer; the base stays
 
 
 def test_compose_mesh_deploys_serves_and_alerts(mesh: Mesh) -> None:
