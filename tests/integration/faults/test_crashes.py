@@ -76,7 +76,11 @@ def chaos(session_home: Path, artifact_root: Path) -> Iterator[ChaosMesh]:
             kafka,
             RuntimeSettings(home=home),
             free_ports=True,
-            extra_env={"BENTOMESH_SUPERVISE_INTERVAL_S": "1", "BENTOMESH_RUNTIME": "process"},
+            extra_env={
+                "BENTOMESH_SUPERVISE_INTERVAL_S": "1",
+                "BENTOMESH_RUNTIME": "process",
+                "BENTOMESH_MONITOR_INTERVAL_S": "1",
+            },
         )
         mesh.start(timeout=180)
         try:
@@ -146,8 +150,18 @@ def assert_state_matches_reality(chaos: ChaosMesh, newest: str) -> None:
     active = [r for r in rows if r["status"] == "active" and r["model"] in MODELS]
     assert sorted(r["model"] for r in active) == sorted(MODELS), active
     assert {r["version"] for r in active} == {newest}, [(r["model"], r["version"]) for r in active]
+    assert_servers_match_state(chaos)
+    for row in active:
+        ready = httpx.get(f"{row['endpoint']}/readyz", timeout=10)
+        assert ready.status_code == 200
+
+
+def assert_servers_match_state(chaos: ChaosMesh) -> None:
+    """Exactly one live server (a ``bentoml serve`` of this deployer) per active deployment."""
+    rows = httpx.get(f"{chaos.url('deployer')}/deployments", timeout=10).json()
+    active = [r for r in rows if r["status"] == "active"]
     owner = owner_id(chaos.home / "deployer.db")
-    servers: dict[int, list[int]] = defaultdict(list)  # arbiter pid -> its processes
+    servers: dict[int, list[int]] = defaultdict(list)  # server pid -> its processes
     for process in psutil.process_iter():
         try:
             if process.environ().get(OWNER_ENV) != owner:
@@ -158,9 +172,6 @@ def assert_state_matches_reality(chaos: ChaosMesh, newest: str) -> None:
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     assert sorted(servers) == sorted(int(r["handle"]) for r in active), (servers, active)
-    for row in active:
-        ready = httpx.get(f"{row['endpoint']}/readyz", timeout=10)
-        assert ready.status_code == 200
 
 
 def test_kill_minus_nine_of_every_service_loses_and_duplicates_nothing(
@@ -281,3 +292,67 @@ def test_broker_stall_of_ten_seconds_is_ridden_out_without_restarts(
         assert proc.process is not None
         assert proc.process.poll() is None, f"{name} died"
     assert_state_matches_reality(chaos, newest="6")
+
+
+def test_model_server_that_crashes_is_restarted_once_and_alerted(
+    chaos: ChaosMesh, matrix: list[FaultRow]
+) -> None:
+    """kill -9 of a model server: the deployer restarts it in place (same deployment, same
+    endpoint, one server), the monitor fires ``HealthAlert`` and resolves it."""
+    data = build_model_registered(
+        chaos.artifact, name="k-crash", version="1", task="classification", features=["a", "b", "c"]
+    )
+    registered = new_chain(data, source="faults")
+
+    async def run() -> tuple[list[Any], float]:
+        async with Collector(chaos.kafka) as collector:
+            await send_event(registered, chaos.kafka)
+            deployed = await collector.wait_for(
+                lambda e: e.chainid == registered.chainid, topic=topics.DEPLOYED, timeout=300
+            )
+            rows = httpx.get(f"{chaos.url('deployer')}/deployments?model=k-crash", timeout=10)
+            before = next(r for r in rows.json() if r["status"] == "active")
+            await asyncio.sleep(3)  # healthy checks first
+            os.killpg(int(before["handle"]), signal.SIGKILL)  # the server and its process group
+            crashed = time.monotonic()
+
+            def alert(state: str) -> Any:
+                return lambda e: (
+                    e.data.deployment_id == deployed.data.deployment_id and e.data.state == state
+                )
+
+            await collector.wait_for(alert("firing"), topic=topics.HEALTH_ALERT, timeout=120)
+            await collector.wait_for(alert("resolved"), topic=topics.HEALTH_ALERT, timeout=180)
+            recovery = time.monotonic() - crashed
+            after = next(
+                r
+                for r in httpx.get(
+                    f"{chaos.url('deployer')}/deployments?model=k-crash", timeout=10
+                ).json()
+                if r["status"] == "active"
+            )
+            assert after["id"] == before["id"]
+            assert after["endpoint"] == before["endpoint"]
+            assert after["handle"] != before["handle"]
+            alerts = [
+                e
+                for e in collector.events(topics.HEALTH_ALERT)
+                if e.data.deployment_id == deployed.data.deployment_id
+            ]
+            return alerts, recovery
+
+    alerts, recovery = asyncio.run(run())
+    firing = {e.id for e in alerts if e.data.state == "firing"}
+    matrix.append(
+        FaultRow(
+            "model server kill -9 (restart by policy, alert)",
+            1,
+            1,
+            0,
+            0,
+            recovery,
+            f"{len(firing)} firing and {len(alerts) - len(firing)} resolved HealthAlert",
+        )
+    )
+    assert len(firing) == 1
+    assert_servers_match_state(chaos)
