@@ -106,6 +106,8 @@ def _line(record: object, chain: str | None, as_json: bool = False) -> str | Non
     try:
         event = decode(value)
     except EventDecodeError as exc:
+        if chain is not None:
+            return None  # an unreadable record belongs to no chain
         if as_json:
             return json.dumps({"topic": topic, "unreadable": exc.reason})
         return f"{'?':<12}  {'unreadable':<18} {topic}: {exc.reason}"
