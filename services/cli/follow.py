@@ -60,24 +60,17 @@ class ChainFollower:
         self, chain_ids: set[str], on_event: Callable[[Any], None], limit_s: float
     ) -> dict[str, Any]:
         """The final event of each chain, keyed by chain id."""
-        assert self.consumer is not None
         done: dict[str, Any] = {}
         deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline:
-            batch = await self.consumer.getmany(timeout_ms=200)
-            for records in batch.values():
-                for record in records:
-                    try:
-                        event = decode(record.value)
-                    except EventDecodeError:
-                        continue
-                    if event.chainid not in chain_ids or event.chainid in done:
-                        continue
-                    on_event(event)
-                    if isinstance(event.data, Deployed | StageFailed):
-                        done[event.chainid] = event
-                        if len(done) == len(chain_ids):
-                            return done
+            for event in await self._next_events():
+                if event.chainid not in chain_ids or event.chainid in done:
+                    continue
+                on_event(event)
+                if isinstance(event.data, Deployed | StageFailed):
+                    done[event.chainid] = event
+                    if len(done) == len(chain_ids):
+                        return done
         missing = len(chain_ids) - len(done)
         raise TimeoutError(f"{missing} chain(s) did not finish within {limit_s:.0f}s")
 
@@ -85,19 +78,25 @@ class ChainFollower:
         self, predicate: Callable[[Any], bool], limit_s: float, what: str = "event"
     ) -> Any:
         """The first event read that satisfies ``predicate``."""
-        assert self.consumer is not None
         deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline:
-            batch = await self.consumer.getmany(timeout_ms=200)
-            for records in batch.values():
-                for record in records:
-                    try:
-                        event = decode(record.value)
-                    except EventDecodeError:
-                        continue
-                    if predicate(event):
-                        return event
+            for event in await self._next_events():
+                if predicate(event):
+                    return event
         raise TimeoutError(f"no {what} within {limit_s:.0f}s")
+
+    async def _next_events(self) -> list[Any]:
+        """The mesh events of one fetch (up to 200 ms); records that are not events are skipped."""
+        assert self.consumer is not None
+        batch = await self.consumer.getmany(timeout_ms=200)
+        events = []
+        for records in batch.values():
+            for record in records:
+                try:
+                    events.append(decode(record.value))
+                except EventDecodeError:
+                    continue
+        return events
 
     async def stop(self) -> None:
         if self.consumer is not None:
