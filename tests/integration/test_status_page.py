@@ -44,10 +44,16 @@ def browser() -> Iterator[Any]:
 
 
 def _text(driver: Any, selector: str) -> str:
-    from selenium.webdriver.common.by import By
+    """The text of every match, read in one script run.
 
-    found = driver.find_elements(By.CSS_SELECTOR, selector)
-    return " ".join(element.text for element in found)
+    The page re-renders its tables on every poll; element handles fetched first and read later
+    can go stale in between, while one script runs between two renders (the page's JavaScript
+    is single-threaded)."""
+    script = (
+        "return Array.from(document.querySelectorAll(arguments[0]))"
+        ".map(e => e.innerText).join(' ');"
+    )
+    return str(driver.execute_script(script, selector))
 
 
 async def test_page_shows_the_deployment_its_chain_and_its_alert_live(
