@@ -2,7 +2,8 @@
 
 ``chainid`` is one id for the whole life of one model version: its ``ModelRegistered`` and
 every event that follows from it carry it. ``causationid`` is the ``id`` of the event that caused
-this one.
+this one. ``chaintime`` is when the chain began (the registration's ``time``): stages carry it
+forward, so the deployer can tell a late event of an older registration from a newer one.
 Follow-up events get a deterministic id derived from their cause, so a stage that processes a
 redelivered event emits an event with the same id, and consumers can drop the duplicate.
 """
@@ -49,6 +50,11 @@ class CloudEvent(BaseModel, Generic[DataT]):
     causationid: str | None = Field(
         default=None, description="id of the event that caused this one (absent for the first)."
     )
+    chaintime: datetime | None = Field(
+        default=None,
+        description="Extension: when the chain began, i.e. the time of its ModelRegistered "
+        "(absent on that first event, whose own time it is).",
+    )
     data: DataT = Field(description="The event's payload.")
     signature: str | None = Field(
         default=None,
@@ -63,6 +69,11 @@ class CloudEvent(BaseModel, Generic[DataT]):
         if self.type != expected:
             raise ValueError(f"type is {self.type!r} but data is a {expected!r} payload")
         return self
+
+
+def chain_time(event: CloudEvent[Any]) -> datetime:
+    """When the event's chain began: its registration's time."""
+    return event.chaintime or event.time
 
 
 def event_class(data_type: type[DataT]) -> type[CloudEvent[DataT]]:
@@ -109,5 +120,6 @@ def follow_up(
         subject=_subject_of(data) or cause.subject,
         chainid=cause.chainid,
         causationid=cause.id,
+        chaintime=chain_time(cause),
         data=data,
     )

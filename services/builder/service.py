@@ -49,4 +49,6 @@ def builder_stage(settings: BuilderSettings | None = None) -> StageSpec[BentoBui
                 raise EngineUnavailable(f"Docker engine went away during the build: {exc}") from exc
             raise
 
-    return StageSpec("builder", BentoBuilt, ImageReady, handle)
+    return StageSpec(
+        "builder", BentoBuilt, ImageReady, handle, concurrency=settings.build_concurrency
+    )

@@ -9,6 +9,12 @@ class DeployFailed(StageError):
     error_type = "DeployFailed"
 
 
+class Superseded(StageError):
+    """A newer registration of the model is already serving; an older one never replaces it."""
+
+    error_type = "Superseded"
+
+
 class RuntimeUnavailable(TransientStageError):
     """The runtime the image needs (e.g. the Docker engine) cannot be reached right now."""
 

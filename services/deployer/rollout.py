@@ -17,7 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from contracts.events import Deployed, ImageReady
-from services.deployer.errors import DeployFailed, NothingToRollBack, RuntimeUnavailable
+from services.deployer.errors import (
+    DeployFailed,
+    NothingToRollBack,
+    RuntimeUnavailable,
+    Superseded,
+)
 from services.deployer.runtimes import Runtime
 from services.deployer.state import Deployment, DeploymentStore
 from services.serving.local import NotReadyError
@@ -72,12 +77,28 @@ class Deployer:
                 event = event.model_copy(update={"replaced_version": old.version})
         return event
 
-    def deploy(self, image: ImageReady, *, cause_id: str, chain_id: str) -> Deployed:
-        """Run ``image`` and make it the model's active deployment; idempotent per cause."""
-        with self._lock:
-            return self._deploy(image, cause_id=cause_id, chain_id=chain_id)
+    def deploy(
+        self,
+        image: ImageReady,
+        *,
+        cause_id: str,
+        chain_id: str,
+        registered_at: float | None = None,
+    ) -> Deployed:
+        """Run ``image`` and make it the model's active deployment; idempotent per cause.
 
-    def _deploy(self, image: ImageReady, *, cause_id: str, chain_id: str) -> Deployed:
+        ``registered_at`` (the chain's time) orders registrations of one model: an image whose
+        registration is older than the active deployment's is refused (:class:`Superseded`),
+        so a late or replayed event never puts version 2 back over version 3. Going back is
+        what ``rollback`` is for."""
+        with self._lock:
+            return self._deploy(
+                image, cause_id=cause_id, chain_id=chain_id, registered_at=registered_at
+            )
+
+    def _deploy(
+        self, image: ImageReady, *, cause_id: str, chain_id: str, registered_at: float | None
+    ) -> Deployed:
         for earlier in self.store.by_cause(cause_id):
             if earlier.status in ("active", "replaced"):
                 logger.info("%s: already deployed as %s", cause_id, earlier.id)
@@ -87,6 +108,12 @@ class Deployer:
         current = self.store.active(image.model_name)
         if current is not None and current.version == image.model_version:
             return self._with_replaced_version(current)
+        if current is not None and _older(registered_at, current.registered_at):
+            raise Superseded(
+                f"{image.model_name}:{image.model_version} was registered before the serving "
+                f"version {current.version}; not deployed. To serve an earlier version on "
+                f"purpose: bentomesh rollback {image.model_name}, or register it again."
+            )
 
         runtime = self.runtime(image.backend)
         ref = image.image_ref if image.backend == "docker" and image.image_ref else image.bento_tag
@@ -108,6 +135,7 @@ class Deployer:
             memory_mb=image.deployment.resources.memory_mb,
             created_at=now,
             updated_at=now,
+            registered_at=registered_at,
         )
         self.store.insert(deployment)
         self._start_and_switch(deployment, runtime, current)
@@ -173,6 +201,7 @@ class Deployer:
             memory_mb=previous.memory_mb,
             created_at=now,
             updated_at=now,
+            registered_at=previous.registered_at,
         )
         self.store.insert(again)
         self._start_and_switch(again, self.runtime(previous.runtime), current)
@@ -233,3 +262,9 @@ class Deployer:
             runtime = self.runtimes.get(deployment.runtime)
             if runtime is not None and deployment.handle:
                 runtime.stop(deployment.handle)
+
+
+def _older(registered_at: float | None, than: float | None) -> bool:
+    """Whether a registration is older than another; unknown times (events from producers
+    before chain times existed) never count as older."""
+    return registered_at is not None and than is not None and registered_at < than

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from contracts.envelope import CloudEvent
+from contracts.envelope import CloudEvent, chain_time
 from contracts.events import Deployed, ImageReady
 from services.deployer.errors import RuntimeUnavailable
 from services.deployer.rollout import Deployer
@@ -16,7 +16,11 @@ def deployer_stage(deployer: Deployer) -> StageSpec[ImageReady, Deployed]:
     async def handle(event: CloudEvent[ImageReady]) -> Deployed:
         try:
             return await asyncio.to_thread(
-                deployer.deploy, event.data, cause_id=event.id, chain_id=event.chainid
+                deployer.deploy,
+                event.data,
+                cause_id=event.id,
+                chain_id=event.chainid,
+                registered_at=chain_time(event).timestamp(),
             )
         except Exception as exc:
             if engine_unreachable(exc) and not isinstance(exc, RuntimeUnavailable):

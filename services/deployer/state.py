@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS deployments (
     cpus REAL NOT NULL,
     memory_mb INTEGER NOT NULL,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    registered_at REAL
 );
 CREATE INDEX IF NOT EXISTS deployments_model ON deployments (model, created_at);
 CREATE INDEX IF NOT EXISTS deployments_cause ON deployments (cause_id);
@@ -57,6 +58,7 @@ class Deployment:
     memory_mb: int
     created_at: float
     updated_at: float
+    registered_at: float | None = None  # when its ModelRegistered was produced (chain time)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,6 +75,13 @@ class DeploymentStore:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Add columns that stores written by earlier versions lack."""
+        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(deployments)")}
+        if "registered_at" not in columns:
+            self._db.execute("ALTER TABLE deployments ADD COLUMN registered_at REAL")
 
     def _rows(self, sql: str, *args: Any) -> list[Deployment]:
         with self._lock:

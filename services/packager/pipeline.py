@@ -39,6 +39,13 @@ class PackagerSettings(BaseSettings):
         "default: $BENTOMESH_HOME/artifacts.",
     )
     build_timeout_s: float = Field(default=900, description="Limit for one bento build.")
+    build_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="Events this service builds at once: one consumer each, up to the topic's "
+        "partition count. Events of one model share a partition and stay in order.",
+    )
     base_image: str | None = Field(default=None, description="Base image for containers.")
 
     def roots(self) -> tuple[Path, ...]:

@@ -38,7 +38,14 @@ def packager_stage(
         )
         return result.built
 
-    return StageSpec("packager", ModelRegistered, BentoBuilt, handle, admit=signature_check())
+    return StageSpec(
+        "packager",
+        ModelRegistered,
+        BentoBuilt,
+        handle,
+        admit=signature_check(),
+        concurrency=settings.build_concurrency,
+    )
 
 
 def signature_check(key: str | None = None) -> Callable[[bytes], None] | None:

@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
@@ -26,7 +27,7 @@ from typing import Any, Generic, TypeVar
 from faststream import AckPolicy
 from faststream._internal.middlewares import BaseMiddleware
 from faststream.kafka import KafkaBroker, KafkaResponse, KafkaRouter
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from contracts import topics
 from contracts.codec import CONTENT_TYPE, decode_as, encode, partition_key
@@ -64,6 +65,12 @@ class StageMetrics:
             registry=registry,
             buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600),
         )
+        self.in_flight = Gauge(
+            "bentomesh_stage_in_flight",
+            "Events being handled right now (at most the stage's concurrency).",
+            ["stage"],
+            registry=registry,
+        )
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,9 @@ class StageSpec(Generic[InT, OutT]):
     handler: Callable[[CloudEvent[InT]], Awaitable[OutT]]
     # Checks the record's raw bytes before anything else (signatures); raises StageError.
     admit: Callable[[bytes], None] | None = None
+    # Events handled at once. Above 1, FastStream runs that many consumers in the group, each
+    # over its own partitions: one model's events (one key, one partition) stay in order.
+    concurrency: int = 1
 
     @property
     def source(self) -> str:
@@ -239,6 +249,7 @@ def stage_router(
         session_timeout_ms=settings.session_timeout_ms,
         heartbeat_interval_ms=settings.heartbeat_interval_ms,
         max_poll_interval_ms=settings.max_poll_interval_ms,
+        max_workers=spec.concurrency,
         title=f"{spec.stage}:{spec.consumes.__name__}",
         description=(spec.consumes.__doc__ or "").strip(),
     )
@@ -262,10 +273,15 @@ def stage_router(
 
     policy = RetryPolicy(settings.retry_attempts, settings.retry_base_s, settings.retry_cap_s)
 
+    in_flight = metrics.in_flight.labels(spec.stage) if metrics is not None else None
+
     async def handle(event: CloudEvent[Any]) -> KafkaResponse:
-        data = await with_retries(
-            lambda: spec.handler(event), policy, what=f"{spec.stage} {event.subject or event.id}"
-        )
+        with in_flight.track_inprogress() if in_flight is not None else nullcontext():
+            data = await with_retries(
+                lambda: spec.handler(event),
+                policy,
+                what=f"{spec.stage} {event.subject or event.id}",
+            )
         return respond(follow_up(event, data, source=spec.source))
 
     # FastStream validates the body against the annotation, and documents it in AsyncAPI

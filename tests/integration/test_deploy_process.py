@@ -10,7 +10,9 @@ import asyncio
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +214,31 @@ async def test_redelivered_image_ready_starts_no_second_process(
     assert again.id == first.id
     assert again.data.deployment_id == first.data.deployment_id
     assert count_serving(f"{case.kind}:p2") == 1
+
+
+async def test_late_image_of_an_older_registration_never_replaces_the_newer_version(
+    mesh: LocalMesh, kafka: KafkaSettings
+) -> None:
+    """p1's build arriving again as a new event (a replay, a slow retry) after p2 serves."""
+    deployer = deployer_of(mesh)
+    async with Collector(kafka) as collector:
+        while not any(e.data.model_version == "p1" for e in collector.events(topics.IMAGE_READY)):
+            await collector.poll()
+        old = next(e for e in collector.events(topics.IMAGE_READY) if e.data.model_version == "p1")
+        late = old.model_copy(update={"id": str(uuid.uuid4())})
+        assert late.chaintime is not None
+        assert late.chaintime < datetime.now(UTC)
+        await send_event(late, kafka)
+        failed = await collector.wait_for(
+            lambda e: e.causationid == late.id, topic=topics.STAGE_FAILED, timeout=60
+        )
+    assert failed.data.error_type == "Superseded"
+    assert not failed.data.retryable
+    assert "registered before the serving version p2" in failed.data.reason
+    assert not [e for e in collector.events(topics.DEPLOYED) if e.causationid == late.id]
+    listing = httpx.get(f"{deployer.url}/models/sklearn-classifier", timeout=10).json()
+    assert listing["version"] == "p2"
+    assert count_serving("sklearn-classifier:p1") == 0
 
 
 def test_model_process_that_dies_is_restarted(mesh: LocalMesh) -> None:

@@ -23,6 +23,7 @@ from contracts import (
     partition_key,
     topics,
 )
+from contracts.envelope import chain_time
 from contracts.events import EVENT_DATA_TYPES
 from contracts.publish import build_model_registered, sha256_file
 from contracts.schema import event_json_schema, export_json_schemas
@@ -72,6 +73,23 @@ def test_follow_up_keeps_chain_and_derives_a_stable_id() -> None:
     assert first.causationid == cause.id
     other = follow_up(cause, failed, source="bentomesh/packager", key="second")
     assert other.id != first.id
+
+
+def test_chain_time_is_the_registrations_time_all_along_the_chain() -> None:
+    cause = new_chain(registered(), source="t")
+    assert cause.chaintime is None  # the first event's own time is the chain's
+    failed = StageFailed(
+        stage="builder",
+        reason="r",
+        error_type="X",
+        failed_event_id="x",
+        failed_event_type="y",
+        retryable=False,
+    )
+    second = follow_up(cause, failed, source="a")
+    third = follow_up(second, failed, source="b")
+    assert chain_time(cause) == second.chaintime == third.chaintime == cause.time
+    assert decode(encode(third)).chaintime == cause.time
 
 
 def test_unset_optional_envelope_attributes_are_left_out() -> None:
