@@ -36,6 +36,21 @@ class KafkaSettings(BaseSettings):
             return None
         return ssl.create_default_context(cafile=str(self.ssl_cafile) if self.ssl_cafile else None)
 
+    def as_env(self) -> dict[str, str]:
+        """These settings as ``BENTOMESH_KAFKA_*`` variables, for a child process."""
+        env = {
+            "BENTOMESH_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "BENTOMESH_KAFKA_SECURITY_PROTOCOL": self.security_protocol,
+            "BENTOMESH_KAFKA_SASL_MECHANISM": self.sasl_mechanism,
+        }
+        if self.sasl_username is not None:
+            env["BENTOMESH_KAFKA_SASL_USERNAME"] = self.sasl_username
+        if self.sasl_password is not None:
+            env["BENTOMESH_KAFKA_SASL_PASSWORD"] = self.sasl_password.get_secret_value()
+        if self.ssl_cafile is not None:
+            env["BENTOMESH_KAFKA_SSL_CAFILE"] = str(self.ssl_cafile)
+        return env
+
     def aiokafka_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for aiokafka clients (producer, consumer, admin)."""
         kwargs: dict[str, Any] = {

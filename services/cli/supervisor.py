@@ -96,7 +96,7 @@ class LocalMesh:
         progress(f"topics: {len(created)} created")
         self._env = {
             **os.environ,
-            "BENTOMESH_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
+            **self.kafka.as_env(),
             "BENTOMESH_HOME": str(self.runtime.home),
             "PYTHONUNBUFFERED": "1",
             "BENTOMESH_STOP_DEPLOYMENTS_ON_EXIT": "true",

@@ -48,10 +48,18 @@ class EmbeddedBroker:
     Use as a context manager, or call :meth:`start` / :meth:`stop`.
     """
 
-    def __init__(self, port: int | None = None, *, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        log_path: Path | None = None,
+        advertised: str | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.log_path = log_path
+        # host:port that metadata sends clients to, when a proxy (TLS, SASL) stands in front
+        self.advertised = advertised
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -66,6 +74,7 @@ class EmbeddedBroker:
         if port_open(self.host, self.port):
             raise BrokerUnavailableError(f"port {self.port} is already in use on {self.host}")
         url = f"tcp://{self.host}:{self.port}"
+        advertised = self.advertised or self.bootstrap_servers
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(
             [
@@ -73,7 +82,7 @@ class EmbeddedBroker:
                 "broker",
                 "--storage-engine=memory://tansu/",
                 f"--kafka-listener-url={url}",
-                f"--kafka-advertised-listener-url={url}",
+                f"--kafka-advertised-listener-url=tcp://{advertised}",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
