@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from contracts import topics
 from contracts.kafka import KafkaSettings
 from services.runtime.dead_letter import dlq_headers
+from services.runtime.history import read_topic
 
 REPLAYED_HEADER = "bentomesh-replayed-from"
 
@@ -41,35 +42,18 @@ class Letter:
 
 async def read_letters(settings: KafkaSettings) -> list[Letter]:
     """Every dead letter, oldest first (no consumer group: reading changes nothing)."""
-    consumer = AIOKafkaConsumer(enable_auto_commit=False, **settings.aiokafka_kwargs())
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()
-        parts = [
-            TopicPartition(topics.DEAD_LETTER, p)
-            for p in sorted(consumer.partitions_for_topic(topics.DEAD_LETTER) or {0})
-        ]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        end = await consumer.end_offsets(parts)
-        letters: list[Letter] = []
-        while [tp for tp in parts if await consumer.position(tp) < end[tp]]:
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                for r in records:
-                    letters.append(
-                        Letter(
-                            r.partition,
-                            r.offset,
-                            r.timestamp,
-                            r.key,
-                            r.value or b"",
-                            dlq_headers(list(r.headers or [])),
-                        )
-                    )
-        return sorted(letters, key=lambda letter: letter.timestamp_ms)
-    finally:
-        await consumer.stop()
+    letters = [
+        Letter(
+            r.partition,
+            r.offset,
+            r.timestamp,
+            r.key,
+            r.value or b"",
+            dlq_headers(list(r.headers or [])),
+        )
+        for r in await read_topic(settings, topics.DEAD_LETTER)
+    ]
+    return sorted(letters, key=lambda letter: letter.timestamp_ms)
 
 
 def select(letters: Iterable[Letter], refs: Iterable[str], reason: str | None) -> list[Letter]:

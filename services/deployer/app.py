@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from contracts.envelope import new_chain
@@ -30,16 +31,19 @@ def create_deployer(settings: DeployerSettings) -> Deployer:
             owner=owner_id(settings.db_path()),
         )
     }
-    try:
-        from services.deployer.docker_runtime import DockerRuntime
+    late: dict[str, Callable[[], Runtime]] = {}
+    from services.deployer.docker_runtime import DockerRuntime
 
+    try:
         runtimes["docker"] = DockerRuntime(settings)
     except Exception as exc:
-        logger.info("docker runtime unavailable: %s", exc)
+        logger.info("docker runtime unavailable for now (tried again when needed): %s", exc)
+        late["docker"] = lambda: DockerRuntime(settings)
     return Deployer(
         DeploymentStore(settings.db_path()),
         runtimes,
         RolloutSettings(ready_timeout_s=settings.ready_timeout_s, drain_s=settings.drain_s),
+        late_runtimes=late,
     )
 
 

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from contracts.events import Deployed, ImageReady
@@ -42,15 +42,26 @@ class Deployer:
         store: DeploymentStore,
         runtimes: Mapping[str, Runtime],
         settings: RolloutSettings | None = None,
+        *,
+        late_runtimes: Mapping[str, Callable[[], Runtime]] | None = None,
     ) -> None:
         self.store = store
-        self.runtimes = runtimes
+        self.runtimes = dict(runtimes)
+        # runtimes that could not be created at start (engine down): tried again when needed
+        self.late_runtimes = dict(late_runtimes or {})
         self.settings = settings or RolloutSettings()
         # deploy, rollback and supervision change what runs: one at a time, so supervision never
         # restarts a version that a rollout is stopping
         self._lock = threading.RLock()
 
     def runtime(self, name: str) -> Runtime:
+        if name not in self.runtimes and name in self.late_runtimes:
+            try:
+                self.runtimes[name] = self.late_runtimes[name]()
+            except Exception as exc:
+                raise RuntimeUnavailable(f"runtime {name!r} is unreachable: {exc}") from exc
+            del self.late_runtimes[name]
+            logger.info("runtime %s is available now", name)
         try:
             return self.runtimes[name]
         except KeyError:
@@ -146,7 +157,11 @@ class Deployer:
     def _start_and_switch(
         self, deployment: Deployment, runtime: Runtime, current: Deployment | None
     ) -> None:
-        started = runtime.start(deployment)
+        try:
+            started = runtime.start(deployment)
+        except Exception as exc:  # nothing started: the attempt is over, the old one serves
+            self.store.update(deployment.id, status="failed", detail=f"could not start: {exc}")
+            raise
         deployment = self.store.update(
             deployment.id, endpoint=started.endpoint, handle=started.handle
         )

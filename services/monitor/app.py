@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 from faststream.kafka import KafkaBroker
 
+from contracts import topics
+from contracts.kafka import KafkaSettings
 from services.monitor.handlers import log_handler, webhook_handler
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.monitor import HealthMonitor
-from services.monitor.service import WatchSet, kafka_alert_handler, monitor_router
+from services.monitor.service import (
+    WatchSet,
+    kafka_alert_handler,
+    monitor_router,
+    restore_alerts,
+)
 from services.monitor.settings import MonitorSettings
 from services.monitor.status import status_snapshot
 from services.runtime.app import create_service_app
 from services.runtime.stage import StageMetrics
 from services.status.chains import ChainBook
 from services.status.web import api_app, page_app
+
+logger = logging.getLogger("bentomesh.monitor")
 
 
 def create_app(settings: MonitorSettings | None = None) -> Any:
@@ -56,6 +66,11 @@ def create_app(settings: MonitorSettings | None = None) -> Any:
     )
 
     async def start_checks() -> None:
+        try:
+            firing = await restore_alerts(KafkaSettings(), monitor.book)
+            logger.info("took up %d firing alerts from %s", firing, topics.HEALTH_ALERT)
+        except Exception:
+            logger.exception("could not read past alerts; starting with none firing")
         tasks.append(asyncio.create_task(monitor.run()))
 
     async def stop_checks() -> None:

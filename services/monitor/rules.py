@@ -124,6 +124,16 @@ class AlertBook:
             if s is not None and s.firing
         ]
 
+    def restore(self, deployment_id: str, rule_name: str, firing: bool) -> None:
+        """Take up a state announced before a restart: an alert that was firing stays firing
+        (no second 'firing'), and resolves when the checks say so."""
+        rule = next((r for r in self.rules if r.name == rule_name), None)
+        if rule is None:
+            return
+        state = self.states.setdefault((deployment_id, rule_name), RuleState())
+        state.firing, state.oks = firing, 0
+        state.breaches = rule.fire_after if firing else 0
+
     def forget(self, deployment_ids: Iterable[str]) -> None:
         """Drop the state of deployments no longer watched (replaced or removed)."""
         gone = set(deployment_ids)

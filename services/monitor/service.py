@@ -17,12 +17,15 @@ from urllib.parse import urlparse
 from faststream.kafka import KafkaBroker, KafkaRouter
 
 from contracts import topics
-from contracts.codec import decode
+from contracts.codec import decode, decode_as
 from contracts.envelope import CloudEvent, follow_up
 from contracts.errors import EventDecodeError
 from contracts.events import Deployed, HealthAlert
+from contracts.kafka import KafkaSettings
 from services.monitor.checker import Target
 from services.monitor.monitor import HealthMonitor
+from services.monitor.rules import AlertBook
+from services.runtime.history import read_topic
 from services.runtime.stage import json_body, publish_event
 from services.status.chains import ChainBook
 
@@ -87,6 +90,19 @@ class WatchSet:
         tmp = self.targets_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(groups, indent=2))
         tmp.replace(self.targets_file)  # atomic: Prometheus never reads half a file
+
+
+async def restore_alerts(settings: KafkaSettings, book: AlertBook) -> int:
+    """Take up the alert states this monitor (or an earlier run of it) announced: without them
+    a restart would announce a standing outage as firing again, and never resolve one that
+    ended while the monitor was down. Returns how many alerts are firing."""
+    for record in await read_topic(settings, topics.HEALTH_ALERT):
+        try:
+            alert = decode_as(record.value or b"", HealthAlert).data
+        except EventDecodeError:
+            continue
+        book.restore(alert.deployment_id, alert.rule, alert.state == "firing")
+    return sum(1 for state in book.states.values() if state.firing)
 
 
 def kafka_alert_handler(broker_ref: Any, watch: WatchSet) -> Any:

@@ -7,6 +7,7 @@ Safe to repeat: the same name, version and digest reuse the stored model and the
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,7 @@ from typing import Any
 
 import bentoml
 import numpy as np
+import psutil
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -123,6 +125,21 @@ def find_bento(tag: str) -> bentoml.Bento | None:
 
 def _dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def build_contexts_dir() -> Path:
+    """This process's directory for build contexts, in the system's temporary directory.
+
+    A packager killed mid-build (``kill -9``) cannot remove its context; the directories of
+    processes that are gone are removed here, on the next build of any packager."""
+    base = Path(tempfile.gettempdir()) / f"bentomesh-builds-{os.getuid()}"
+    base.mkdir(exist_ok=True)
+    for other in base.iterdir():
+        if other.name.isdigit() and not psutil.pid_exists(int(other.name)):
+            shutil.rmtree(other, ignore_errors=True)
+    own = base / str(os.getpid())
+    own.mkdir(exist_ok=True)
+    return own
 
 
 def build_bento(context: Path, name: str, version: str, timeout: float) -> str:
@@ -243,7 +260,9 @@ def package(
     )
     # A temporary context, not one under $BENTOMESH_HOME: `bentoml build` refuses any build file
     # whose path has a hidden part, and the default home is ~/.bentomesh.
-    with tempfile.TemporaryDirectory(prefix=f"bentomesh-build-{event.model_name}-") as tmp:
+    with tempfile.TemporaryDirectory(
+        prefix=f"bentomesh-build-{event.model_name}-", dir=build_contexts_dir()
+    ) as tmp:
         context = Path(tmp)
         write_build_context(context, source, bento_config.to_yaml())
         say("building bento")

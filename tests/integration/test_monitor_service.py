@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from contracts import topics
@@ -22,8 +24,6 @@ async def test_outage_fires_critical_alert_then_resolves(
     event = deployed_event(server, "watched", "1")
     async with Collector(kafka) as collector:
         await send_event(event, kafka)
-        import asyncio
-
         await asyncio.sleep(3)  # a few healthy checks first
         server.stop()
         fired = await collector.wait_for(
@@ -96,3 +96,40 @@ async def test_replaced_version_is_no_longer_watched(
     metrics = httpx.get(f"{proc.url}/metrics", timeout=10).text
     assert "bentomesh_monitor_checks_total" in metrics
     assert "bentomesh_monitor_alert_firing" in metrics
+
+
+async def test_a_restart_neither_fires_a_standing_alert_again_nor_forgets_to_resolve_it(
+    monitor: LocalMesh, kafka: KafkaSettings
+) -> None:
+    server = ModelServer().start()
+    event = deployed_event(server, "watched-across-restarts", "1")
+    deployment = event.data.deployment_id
+    async with Collector(kafka) as collector:
+        await send_event(event, kafka)
+        await asyncio.sleep(2)
+        server.stop()
+        await collector.wait_for(
+            lambda e: e.data.deployment_id == deployment and e.data.state == "firing",
+            topic=topics.HEALTH_ALERT,
+            timeout=20,
+        )
+        await asyncio.to_thread(monitor.restart, "monitor", timeout=60)
+        await asyncio.sleep(4)  # checks every 0.5 s on the outage that is still there
+        revived = ModelServer()
+        revived.port = server.port
+        revived.start()
+        try:
+            await collector.wait_for(
+                lambda e: e.data.deployment_id == deployment and e.data.state == "resolved",
+                topic=topics.HEALTH_ALERT,
+                timeout=30,
+            )
+        finally:
+            revived.stop()
+        await asyncio.sleep(1)
+        await collector.poll()
+    alerts = collector.events(topics.HEALTH_ALERT)
+    assert [(a.data.rule, a.data.state) for a in alerts if a.data.deployment_id == deployment] == [
+        ("endpoint_down", "firing"),
+        ("endpoint_down", "resolved"),
+    ]

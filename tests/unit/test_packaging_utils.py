@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import ast
+from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -79,3 +81,27 @@ def test_compose_has_one_locked_down_service_per_model() -> None:
 def test_compose_refuses_clashing_ports() -> None:
     with pytest.raises(ValueError, match="ports"):
         compose_yaml([ComposeService("a", "i:1", 3001), ComposeService("b", "i:2", 3001)])
+
+
+def test_build_contexts_of_dead_packagers_are_removed(tmp_path: Path, monkeypatch: Any) -> None:
+    import os
+    import subprocess
+    import tempfile
+
+    from services.packager.pipeline import build_contexts_dir
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid that no longer runs, like a packager killed mid-build
+    base = tmp_path / f"bentomesh-builds-{os.getuid()}"
+    left_behind = base / str(gone.pid) / "bentomesh-build-churn-x"
+    left_behind.mkdir(parents=True)
+    alive = base / "1" / "bentomesh-build-other-y"  # pid 1 runs: another packager's build
+    alive.mkdir(parents=True)
+
+    own = build_contexts_dir()
+
+    assert own == base / str(os.getpid())
+    assert own.is_dir()
+    assert not left_behind.parent.exists()
+    assert alive.is_dir()

@@ -1,6 +1,6 @@
-"""The Docker engine unreachable for a build: the builder retries with capped backoff and, if
-the engine stays away, emits one retryable ``StageFailed``. Never a stuck event or a crashed
-service."""
+"""The Docker engine unreachable for a build or a deploy: the builder and the deployer retry with
+capped backoff and, if the engine stays away, emit one retryable ``StageFailed``. Never a stuck
+event, a crashed service, or a deployment left half-started in the deployer's state."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
-from contracts import new_chain, topics
+from contracts import DeploymentPrefs, ImageReady, new_chain, topics
 from contracts.kafka import KafkaSettings
 from contracts.publish import send_event
 from services.builder.backend import docker_available
@@ -50,7 +51,7 @@ def rig(session_home: Path) -> Iterator[Rig]:
         mesh = LocalMesh(
             kafka,
             RuntimeSettings(home=session_home / "mesh-engine"),
-            services=tuple(s for s in SERVICES if s.name == "builder"),
+            services=tuple(s for s in SERVICES if s.name in ("builder", "deployer")),
             free_ports=True,
             extra_env={
                 "BENTOMESH_DOCKER_HOST": proxy.url,
@@ -61,13 +62,13 @@ def rig(session_home: Path) -> Iterator[Rig]:
             },
         )
         mesh.start(timeout=120)
-        # Healthy is not yet consuming: wait until the builder's consumer has its partition,
-        # so the event below is handled while the engine is away, not after it is back.
-        log = mesh.processes[0].log_path
+        # Healthy is not yet consuming: wait until each consumer has its partition, so the
+        # events below are handled while the engine is away, not after it is back.
         deadline = time.monotonic() + 60
-        while "assigned to partitions" not in log.read_text():
-            assert time.monotonic() < deadline, "the builder never joined its consumer group"
-            time.sleep(0.2)
+        for proc in mesh.processes:
+            while "assigned to partitions" not in proc.log_path.read_text():
+                assert time.monotonic() < deadline, f"{proc.info.name} never joined its group"
+                time.sleep(0.2)
         try:
             yield Rig(mesh, kafka, proxy)
         finally:
@@ -75,8 +76,8 @@ def rig(session_home: Path) -> Iterator[Rig]:
             proxy.cut()
 
 
-def _builder_alive(rig: Rig) -> bool:
-    proc = rig.mesh.processes[0]
+def _alive(rig: Rig, name: str) -> bool:
+    proc = next(p for p in rig.mesh.processes if p.info.name == name)
     return proc.process is not None and proc.process.poll() is None
 
 
@@ -112,4 +113,58 @@ async def test_engine_that_stays_away_ends_in_one_retryable_failure(
     assert failed.data.error_type == "EngineUnavailable"
     assert "gave up after 4 attempts" in failed.data.reason
     assert len({e.id for e in again}) == 1
-    assert _builder_alive(rig)
+    assert _alive(rig, "builder")
+
+
+@pytest.mark.timeout(600)
+async def test_engine_away_during_a_deploy_ends_in_one_retryable_failure(
+    rig: Rig, matrix: list[FaultRow]
+) -> None:
+    image = ImageReady(
+        model_name="outage-model",
+        model_version="1",
+        bento_tag="outage-model:1",
+        backend="docker",
+        image_ref="bentomesh/outage-model:1",  # never pulled: the engine is gone before that
+        size_bytes=0,
+        build_seconds=0.0,
+        deployment=DeploymentPrefs(),
+    )
+    event = new_chain(image, source="test-deploy-down")
+    rig.proxy.cut()
+    try:
+        async with Collector(rig.kafka) as collector:
+            await send_event(event, rig.kafka)
+            failed = await collector.wait_for(
+                lambda e: e.causationid == event.id, topic=topics.STAGE_FAILED, timeout=120
+            )
+            await asyncio.sleep(3)
+            await collector.poll()
+            again = [e for e in collector.events(topics.STAGE_FAILED) if e.causationid == event.id]
+            deployed = [e for e in collector.events(topics.DEPLOYED) if e.chainid == event.chainid]
+    finally:
+        rig.proxy.start()
+    deployer = next(p for p in rig.mesh.processes if p.info.name == "deployer")
+    attempts = httpx.get(
+        f"{deployer.url}/deployments", params={"model": "outage-model"}, timeout=10
+    ).json()
+    matrix.append(
+        FaultRow(
+            "Docker engine unreachable for a whole deploy (4 attempts)",
+            1,
+            1,
+            0,
+            max(0, len({e.id for e in again}) - 1),
+            0.0,
+            f"one retryable StageFailed; deployer alive; {len(attempts)} attempts recorded, "
+            "all failed, none left starting",
+        )
+    )
+    assert failed.data.retryable
+    assert failed.data.error_type == "RuntimeUnavailable"
+    assert "gave up after 4 attempts" in failed.data.reason
+    assert len({e.id for e in again}) == 1
+    assert deployed == []
+    assert attempts
+    assert {r["status"] for r in attempts} == {"failed"}
+    assert _alive(rig, "deployer")

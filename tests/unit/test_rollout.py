@@ -1,0 +1,110 @@
+"""The deployer's rollout rules against an in-memory runtime (a fake behind the Runtime seam):
+order of registrations, a start that fails, a runtime that appears after start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from contracts.events import DeploymentPrefs, ImageReady
+from services.deployer.errors import RuntimeUnavailable, Superseded
+from services.deployer.rollout import Deployer, RolloutSettings
+from services.deployer.runtimes import Runtime, Started
+from services.deployer.state import Deployment, DeploymentStore
+
+
+class MemoryRuntime:
+    """Starts nothing; every started handle is alive until stopped."""
+
+    def __init__(self, *, fail_start: bool = False) -> None:
+        self.fail_start = fail_start
+        self.running: set[str] = set()
+        self.count = 0
+
+    def start(self, deployment: Deployment) -> Started:
+        if self.fail_start:
+            raise ConnectionError("engine went away")
+        self.count += 1
+        handle = f"h{self.count}"
+        self.running.add(handle)
+        return Started(endpoint=f"http://127.0.0.1:{9000 + self.count}", handle=handle)
+
+    def wait_ready(self, started: Started, timeout: float) -> None:
+        return None
+
+    def alive(self, handle: str) -> bool:
+        return handle in self.running
+
+    def stop(self, handle: str) -> None:
+        self.running.discard(handle)
+
+    def logs(self, deployment: Deployment, lines: int = 30) -> str:
+        return ""
+
+    def sweep(self, keep: dict[str, str]) -> list[str]:
+        return []
+
+
+def image(version: str) -> ImageReady:
+    return ImageReady(
+        model_name="m",
+        model_version=version,
+        bento_tag=f"m:{version}",
+        backend="process",
+        size_bytes=1,
+        build_seconds=0.0,
+        deployment=DeploymentPrefs(),
+    )
+
+
+def deployer(tmp_path: Path, runtime: Runtime | None = None, **kwargs: object) -> Deployer:
+    runtimes = {"process": runtime} if runtime is not None else {}
+    return Deployer(
+        DeploymentStore(tmp_path / "state.db"),
+        runtimes,
+        RolloutSettings(ready_timeout_s=1, drain_s=0),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_an_older_registration_never_replaces_a_newer_one(tmp_path: Path) -> None:
+    runtime = MemoryRuntime()
+    d = deployer(tmp_path, runtime)
+    d.deploy(image("3"), cause_id="c3", chain_id="k3", registered_at=300.0)
+    with pytest.raises(Superseded, match="registered before the serving version 3"):
+        d.deploy(image("2"), cause_id="c2", chain_id="k2", registered_at=200.0)
+    active = d.store.active("m")
+    assert active is not None
+    assert active.version == "3"
+    assert len(runtime.running) == 1
+    # a newer one does, and so does an event from a producer that sets no chain time
+    assert d.deploy(image("4"), cause_id="c4", chain_id="k4", registered_at=400.0).model_version
+    assert d.deploy(image("5"), cause_id="c5", chain_id="k5").model_version == "5"
+
+
+def test_a_start_that_fails_leaves_no_starting_row(tmp_path: Path) -> None:
+    d = deployer(tmp_path, MemoryRuntime(fail_start=True))
+    with pytest.raises(ConnectionError):
+        d.deploy(image("1"), cause_id="c1", chain_id="k1")
+    assert [r.status for r in d.store.history("m")] == ["failed"]
+    assert d.store.in_status("starting") == []
+
+
+def test_a_runtime_missing_at_start_up_is_created_when_first_needed(tmp_path: Path) -> None:
+    attempts: list[int] = []
+    runtime = MemoryRuntime()
+
+    def create() -> Runtime:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ConnectionError("engine not up yet")
+        return runtime
+
+    d = deployer(tmp_path, late_runtimes={"process": create})
+    with pytest.raises(RuntimeUnavailable, match="unreachable"):
+        d.deploy(image("1"), cause_id="c1", chain_id="k1")
+    deployed = d.deploy(image("1"), cause_id="c1", chain_id="k1")
+    assert deployed.model_version == "1"
+    assert len(attempts) == 2
+    assert d.runtime("process") is runtime
