@@ -31,6 +31,7 @@ from contracts.kafka import KafkaSettings
 from contracts.publish import build_model_registered, send_event
 from services.cli.supervisor import LocalMesh
 from services.registry import SERVICES
+from services.runtime.embedded_broker import EmbeddedBroker
 from services.runtime.settings import RuntimeSettings
 from tests.integration.faults.report import FaultRow
 from tests.kafka_helpers import Collector
@@ -67,20 +68,26 @@ class Sampler:
 
 
 @pytest.fixture(scope="module")
-def burst_mesh(kafka: KafkaSettings, session_home: Path) -> Iterator[LocalMesh]:
-    mesh = LocalMesh(
-        kafka,
-        RuntimeSettings(home=session_home / "burst"),
-        services=tuple(s for s in SERVICES if s.name in ("packager", "builder")),
-        free_ports=True,
-        extra_env={
-            "BENTOMESH_RUNTIME": "process",
-            "BENTOMESH_BUILD_CONCURRENCY": str(CONCURRENCY),
-        },
-    )
-    mesh.start(timeout=180)
-    yield mesh
-    mesh.stop()
+def burst_mesh(session_home: Path) -> Iterator[LocalMesh]:
+    # Its own broker: 200 ImageReady left on the session broker's topics would be the first
+    # work of every deployer that later joins the group (they have no deployer here).
+    with EmbeddedBroker(log_path=session_home / "broker-burst.log") as broker:
+        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
+        mesh = LocalMesh(
+            kafka,
+            RuntimeSettings(home=session_home / "burst"),
+            services=tuple(s for s in SERVICES if s.name in ("packager", "builder")),
+            free_ports=True,
+            extra_env={
+                "BENTOMESH_RUNTIME": "process",
+                "BENTOMESH_BUILD_CONCURRENCY": str(CONCURRENCY),
+            },
+        )
+        mesh.start(timeout=180)
+        try:
+            yield mesh
+        finally:
+            mesh.stop()
 
 
 def burst(artifact: Path) -> list[CloudEvent[Any]]:
@@ -97,8 +104,9 @@ def burst(artifact: Path) -> list[CloudEvent[Any]]:
 
 @pytest.mark.timeout(2400)
 def test_burst_of_200_registrations_is_bounded_and_keeps_per_model_order(
-    burst_mesh: LocalMesh, kafka: KafkaSettings, artifact_root: Path, matrix: list[FaultRow]
+    burst_mesh: LocalMesh, artifact_root: Path, matrix: list[FaultRow]
 ) -> None:
+    kafka = burst_mesh.kafka
     x = np.random.default_rng(5).normal(size=(100, 1))
     artifact = artifact_root / "burst.joblib"
     joblib.dump(LogisticRegression().fit(x, (x[:, 0] > 0).astype(int)), artifact)
