@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.events import Runtime
+from services.runtime.settings import build_concurrency_field
 
 
 class BuilderSettings(BaseSettings):
@@ -21,10 +22,4 @@ class BuilderSettings(BaseSettings):
     registry: str | None = Field(default=None, description="Push images here when set.")
     docker_host: str | None = Field(default=None, description="Docker engine URL.")
     build_timeout_s: float = Field(default=1800, description="Limit for one image build.")
-    build_concurrency: int = Field(
-        default=1,
-        ge=1,
-        le=32,
-        description="Events this service builds at once: one consumer each, up to the topic's "
-        "partition count. Events of one model share a partition and stay in order.",
-    )
+    build_concurrency: int = build_concurrency_field()

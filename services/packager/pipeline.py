@@ -29,6 +29,7 @@ from services.packager.errors import BuildFailed, InvalidRegistration, VersionCo
 from services.packager.store import save_model, serving_config
 from services.packager.templates import TEMPLATES, write_build_context
 from services.runtime.children import dying_with_parent
+from services.runtime.settings import build_concurrency_field
 
 
 class PackagerSettings(BaseSettings):
@@ -41,13 +42,7 @@ class PackagerSettings(BaseSettings):
         "default: $BENTOMESH_HOME/artifacts.",
     )
     build_timeout_s: float = Field(default=900, description="Limit for one bento build.")
-    build_concurrency: int = Field(
-        default=1,
-        ge=1,
-        le=32,
-        description="Events this service builds at once: one consumer each, up to the topic's "
-        "partition count. Events of one model share a partition and stay in order.",
-    )
+    build_concurrency: int = build_concurrency_field()
     base_image: str | None = Field(default=None, description="Base image for containers.")
 
     def roots(self) -> tuple[Path, ...]:

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def build_concurrency_field() -> Any:
+    """``BENTOMESH_BUILD_CONCURRENCY``, read by both build stages (packager and builder)."""
+    return Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="Events this service builds at once: one consumer each, up to the topic's "
+        "partition count. Events of one model share a partition and stay in order.",
+    )
 
 
 class RuntimeSettings(BaseSettings):

@@ -9,11 +9,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from contracts import DeploymentPrefs, ImageReady, new_chain, topics
+from contracts.envelope import CloudEvent
 from contracts.kafka import KafkaSettings
 from contracts.publish import send_event
 from services.builder.backend import docker_available
@@ -81,11 +83,9 @@ def _alive(rig: Rig, name: str) -> bool:
     return proc.process is not None and proc.process.poll() is None
 
 
-@pytest.mark.timeout(1500)  # includes building the session's bentos when first here
-async def test_engine_that_stays_away_ends_in_one_retryable_failure(
-    rig: Rig, built_bentos: dict[str, PackagedBento], matrix: list[FaultRow]
-) -> None:
-    event = new_chain(built_bentos["sklearn-classifier"].built, source="test-down")
+async def sent_while_engine_away(rig: Rig, event: CloudEvent[Any]) -> tuple[Any, Collector]:
+    """Send ``event`` with the engine cut: the ``StageFailed`` it ends in, and everything read
+    until 3 s after it (a second failure for the same event would be there)."""
     rig.proxy.cut()
     try:
         async with Collector(rig.kafka) as collector:
@@ -95,9 +95,18 @@ async def test_engine_that_stays_away_ends_in_one_retryable_failure(
             )
             await asyncio.sleep(3)
             await collector.poll()
-            again = [e for e in collector.events(topics.STAGE_FAILED) if e.causationid == event.id]
     finally:
         rig.proxy.start()
+    return failed, collector
+
+
+@pytest.mark.timeout(1500)  # includes building the session's bentos when first here
+async def test_engine_that_stays_away_ends_in_one_retryable_failure(
+    rig: Rig, built_bentos: dict[str, PackagedBento], matrix: list[FaultRow]
+) -> None:
+    event = new_chain(built_bentos["sklearn-classifier"].built, source="test-down")
+    failed, collector = await sent_while_engine_away(rig, event)
+    again = [e for e in collector.events(topics.STAGE_FAILED) if e.causationid == event.id]
     matrix.append(
         FaultRow(
             "Docker engine unreachable for a whole build (4 attempts)",
@@ -131,19 +140,9 @@ async def test_engine_away_during_a_deploy_ends_in_one_retryable_failure(
         deployment=DeploymentPrefs(),
     )
     event = new_chain(image, source="test-deploy-down")
-    rig.proxy.cut()
-    try:
-        async with Collector(rig.kafka) as collector:
-            await send_event(event, rig.kafka)
-            failed = await collector.wait_for(
-                lambda e: e.causationid == event.id, topic=topics.STAGE_FAILED, timeout=120
-            )
-            await asyncio.sleep(3)
-            await collector.poll()
-            again = [e for e in collector.events(topics.STAGE_FAILED) if e.causationid == event.id]
-            deployed = [e for e in collector.events(topics.DEPLOYED) if e.chainid == event.chainid]
-    finally:
-        rig.proxy.start()
+    failed, collector = await sent_while_engine_away(rig, event)
+    again = [e for e in collector.events(topics.STAGE_FAILED) if e.causationid == event.id]
+    deployed = [e for e in collector.events(topics.DEPLOYED) if e.chainid == event.chainid]
     deployer = next(p for p in rig.mesh.processes if p.info.name == "deployer")
     attempts = httpx.get(
         f"{deployer.url}/deployments", params={"model": "outage-model"}, timeout=10
