@@ -24,9 +24,9 @@ from rich.console import Console
 from rich.table import Table
 from sklearn.linear_model import LogisticRegression
 
-from contracts import new_chain, topics
-from contracts.kafka import KafkaSettings
-from contracts.publish import build_model_registered, send_event
+from bentomesh_contracts import new_chain, topics
+from bentomesh_contracts.kafka import KafkaSettings
+from bentomesh_contracts.publish import build_model_registered, send_event
 from services.cli.follow import ChainFollower
 from services.cli.supervisor import LocalMesh
 from services.registry import SERVICES

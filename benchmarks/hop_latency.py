@@ -13,7 +13,7 @@ import time
 
 from faststream.kafka import KafkaBroker
 
-from contracts.kafka import KafkaSettings
+from bentomesh_contracts.kafka import KafkaSettings
 from services.runtime.broker import create_broker
 from services.runtime.embedded_broker import EmbeddedBroker
 from services.runtime.topics import ensure_topics

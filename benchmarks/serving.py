@@ -110,7 +110,7 @@ def train(workdir: Path) -> Path:
 
 
 def build_template_bento(model_path: Path) -> str:
-    from contracts.publish import build_model_registered
+    from bentomesh_contracts.publish import build_model_registered
     from services.packager.pipeline import package
 
     data = build_model_registered(

@@ -53,9 +53,9 @@ def first_prediction(url: str, route: str, deadline_s: float = 600) -> None:
 
 
 async def through_mesh(kafka: object, model: Path, name: str, version: str, runtime: str) -> float:
-    from contracts.envelope import new_chain
-    from contracts.events import DeploymentPrefs, StageFailed
-    from contracts.publish import build_model_registered, send_event
+    from bentomesh_contracts.envelope import new_chain
+    from bentomesh_contracts.events import DeploymentPrefs, StageFailed
+    from bentomesh_contracts.publish import build_model_registered, send_event
     from services.cli.follow import ChainFollower
 
     data = build_model_registered(
@@ -147,7 +147,7 @@ def main() -> None:
     os.environ["BENTOMESH_ARTIFACT_ROOTS"] = str(workdir / "artifacts")
     model = train(workdir)
 
-    from contracts.kafka import KafkaSettings
+    from bentomesh_contracts.kafka import KafkaSettings
     from services.builder.backend import docker_available
     from services.cli.supervisor import LocalMesh
     from services.runtime.embedded_broker import free_port

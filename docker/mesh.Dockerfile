@@ -11,7 +11,8 @@ RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir "uv==0.9.*
 WORKDIR /src
 # Dependencies first: this layer is rebuilt only when the lock file changes.
 COPY pyproject.toml uv.lock README.md ./
-RUN /opt/uv/bin/uv sync --frozen --no-dev --no-install-project --python "$(command -v python3)"
+COPY contracts/pyproject.toml contracts/README.md ./contracts/
+RUN /opt/uv/bin/uv sync --frozen --no-dev --no-install-workspace --python "$(command -v python3)"
 COPY contracts ./contracts
 COPY services ./services
 RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable --python "$(command -v python3)"

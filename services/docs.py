@@ -10,9 +10,9 @@ from typing import Any
 
 from pydantic_settings import BaseSettings
 
-from contracts.kafka import KafkaSettings
-from contracts.schema import export_json_schemas
-from contracts.signing import SigningSettings
+from bentomesh_contracts.kafka import KafkaSettings
+from bentomesh_contracts.schema import export_json_schemas
+from bentomesh_contracts.signing import SigningSettings
 from services.builder.settings import BuilderSettings
 from services.deployer.settings import DeployerSettings
 from services.monitor.settings import MonitorSettings

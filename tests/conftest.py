@@ -19,7 +19,7 @@ os.environ["BENTOMESH_ARTIFACT_ROOTS"] = str(_SESSION_HOME / "artifacts")
 os.environ["BENTOML_DO_NOT_TRACK"] = "True"
 (_SESSION_HOME / "artifacts").mkdir(parents=True, exist_ok=True)
 
-from contracts.kafka import KafkaSettings  # noqa: E402
+from bentomesh_contracts.kafka import KafkaSettings  # noqa: E402
 from services.runtime.embedded_broker import EmbeddedBroker  # noqa: E402
 from services.runtime.topics import ensure_topics  # noqa: E402
 

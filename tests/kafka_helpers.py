@@ -9,8 +9,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from contracts import decode, topics
-from contracts.kafka import KafkaSettings
+from bentomesh_contracts import decode, topics
+from bentomesh_contracts.kafka import KafkaSettings
 
 
 class Collector:

@@ -12,7 +12,7 @@ from typing import Any
 import joblib
 import numpy as np
 
-from contracts.events import Framework, Task
+from bentomesh_contracts.events import Framework, Task
 
 N_FEATURES = 5
 FEATURES = [f"x{i}" for i in range(N_FEATURES)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from contracts.events import Runtime
+from bentomesh_contracts.events import Runtime
 
 Backend = Literal["docker", "process"]
 

@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from contracts.events import BentoBuilt, ImageReady
+from bentomesh_contracts.events import BentoBuilt, ImageReady
 from services.builder.settings import BuilderSettings
 from services.runtime.errors import StageError, TransientStageError
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from contracts.envelope import CloudEvent
-from contracts.events import BentoBuilt, ImageReady
+from bentomesh_contracts.envelope import CloudEvent
+from bentomesh_contracts.events import BentoBuilt, ImageReady
 from services.builder.backend import choose_backend, docker_available
 from services.builder.settings import BuilderSettings
 from services.runtime.engine import engine_unreachable
@@ -49,6 +49,4 @@ def builder_stage(settings: BuilderSettings | None = None) -> StageSpec[BentoBui
                 raise EngineUnavailable(f"Docker engine went away during the build: {exc}") from exc
             raise
 
-    return StageSpec(
-        "builder", BentoBuilt, ImageReady, handle, concurrency=settings.build_concurrency
-    )
+    return StageSpec.of("builder", handle, concurrency=settings.build_concurrency)

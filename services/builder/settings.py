@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from contracts.events import Runtime
+from bentomesh_contracts.events import Runtime
 from services.runtime.settings import build_concurrency_field
 
 

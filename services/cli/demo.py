@@ -21,11 +21,11 @@ from typing import Any
 import httpx
 import numpy as np
 
-from contracts import topics
-from contracts.envelope import CloudEvent, new_chain
-from contracts.events import DeploymentPrefs, HealthAlert, ModelRegistered, StageFailed
-from contracts.kafka import KafkaSettings
-from contracts.publish import build_model_registered, send_event, signed
+from bentomesh_contracts import topics
+from bentomesh_contracts.envelope import CloudEvent, new_chain
+from bentomesh_contracts.events import DeploymentPrefs, HealthAlert, ModelRegistered, StageFailed
+from bentomesh_contracts.kafka import KafkaSettings
+from bentomesh_contracts.publish import build_model_registered, send_event, signed
 from services.cli.follow import ChainFollower
 
 Say = Callable[[str], None]

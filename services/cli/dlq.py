@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 
-from contracts import topics
-from contracts.kafka import KafkaSettings
+from bentomesh_contracts import topics
+from bentomesh_contracts.kafka import KafkaSettings
 from services.runtime.dead_letter import dlq_headers
 from services.runtime.history import read_topic
 

@@ -8,19 +8,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from contracts import topics
-from contracts.codec import decode
-from contracts.errors import EventDecodeError
-from contracts.events import Deployed, StageFailed
-from contracts.kafka import KafkaSettings
-
-CHAIN_TOPICS = (
-    topics.MODEL_REGISTERED,
-    topics.BENTO_BUILT,
-    topics.IMAGE_READY,
-    topics.DEPLOYED,
-    topics.STAGE_FAILED,
-)
+from bentomesh_contracts.codec import decode
+from bentomesh_contracts.errors import EventDecodeError
+from bentomesh_contracts.kafka import KafkaSettings
+from bentomesh_contracts.pipeline import CHAIN_TOPICS, TERMINAL_EVENTS
 
 
 class ChainFollower:
@@ -67,7 +58,7 @@ class ChainFollower:
                 if event.chainid not in chain_ids or event.chainid in done:
                     continue
                 on_event(event)
-                if isinstance(event.data, Deployed | StageFailed):
+                if isinstance(event.data, TERMINAL_EVENTS):
                     done[event.chainid] = event
                     if len(done) == len(chain_ids):
                         return done

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from contracts.kafka import KafkaSettings
+from bentomesh_contracts.kafka import KafkaSettings
 
 app = typer.Typer(
     help="BentoMesh: from a trained model to a monitored BentoML endpoint, through Kafka events.",
@@ -165,8 +165,8 @@ def _registration(
     """The ModelRegistered data for the command line options, or a clear error."""
     from pydantic import ValidationError
 
-    from contracts.events import DeploymentPrefs
-    from contracts.publish import build_model_registered
+    from bentomesh_contracts.events import DeploymentPrefs
+    from bentomesh_contracts.publish import build_model_registered
 
     feature_names = _split(features)
     if not feature_names:
@@ -207,8 +207,8 @@ def register(
 ) -> None:
     """Publish ModelRegistered for a model file (its digest is computed here)."""
 
-    from contracts.envelope import new_chain
-    from contracts.publish import send_event, signed
+    from bentomesh_contracts.envelope import new_chain
+    from bentomesh_contracts.publish import send_event, signed
 
     data = _registration(
         model_path,
@@ -371,9 +371,9 @@ def deploy(
 
     import httpx
 
-    from contracts.envelope import new_chain
-    from contracts.events import BentoBuilt, Deployed, ImageReady, StageFailed
-    from contracts.publish import send_event, signed
+    from bentomesh_contracts.envelope import new_chain
+    from bentomesh_contracts.events import BentoBuilt, Deployed, ImageReady, StageFailed
+    from bentomesh_contracts.publish import send_event, signed
     from services.cli.follow import ChainFollower
     from services.cli.supervisor import LocalMesh
     from services.runtime.errors import MeshError
@@ -729,7 +729,7 @@ def events_tail(
     ] = False,
 ) -> None:
     """Print the event stream, one line per event (time, type, model:version, summary)."""
-    from contracts.topics import ALL_TOPICS
+    from bentomesh_contracts.topics import ALL_TOPICS
     from services.cli.tail import run_tail
 
     names = tuple(topic) if topic else ALL_TOPICS
@@ -832,7 +832,7 @@ def contracts_export(
     directory: Annotated[Path, typer.Argument(help="Output directory.")],
 ) -> None:
     """Write one JSON Schema per event (the full CloudEvent with its data)."""
-    from contracts.schema import export_json_schemas
+    from bentomesh_contracts.schema import export_json_schemas
 
     for path in export_json_schemas(directory):
         console.print(f"wrote {path}")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from contracts.envelope import CloudEvent
-from contracts.events import (
+from bentomesh_contracts.envelope import CloudEvent
+from bentomesh_contracts.events import (
     BentoBuilt,
     Deployed,
     HealthAlert,

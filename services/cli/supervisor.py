@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from contracts.kafka import KafkaSettings
+from bentomesh_contracts.kafka import KafkaSettings
 from services.registry import SERVICES, ServiceInfo
 from services.runtime.embedded_broker import EmbeddedBroker, free_port, port_open
 from services.runtime.errors import BrokerUnavailableError, MeshError

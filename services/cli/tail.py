@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from contracts import topics
-from contracts.codec import decode, encode
-from contracts.errors import EventDecodeError
-from contracts.kafka import KafkaSettings
+from bentomesh_contracts import topics
+from bentomesh_contracts.codec import decode, encode
+from bentomesh_contracts.errors import EventDecodeError
+from bentomesh_contracts.kafka import KafkaSettings
 from services.cli.render import dead_letter_line, event_line
 from services.runtime.dead_letter import dlq_headers
 

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from contracts.events import Deployed
+from bentomesh_contracts.events import Deployed
 from services.deployer.rollout import Deployer
 from services.runtime.errors import StageError
 

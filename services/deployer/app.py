@@ -8,8 +8,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from contracts.envelope import new_chain
-from contracts.events import Deployed
+from bentomesh_contracts.envelope import new_chain
+from bentomesh_contracts.events import Deployed
 from services.deployer.api import deployments_api
 from services.deployer.gateway import Gateway
 from services.deployer.rollout import Deployer, RolloutSettings

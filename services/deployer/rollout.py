@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from contracts.events import Deployed, ImageReady
+from bentomesh_contracts.events import Deployed, ImageReady
 from services.deployer.errors import (
     DeployFailed,
     NothingToRollBack,

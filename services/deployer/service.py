@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from contracts.envelope import CloudEvent, chain_time
-from contracts.events import Deployed, ImageReady
+from bentomesh_contracts.envelope import CloudEvent, chain_time
+from bentomesh_contracts.events import Deployed, ImageReady
 from services.deployer.errors import RuntimeUnavailable
 from services.deployer.rollout import Deployer
 from services.runtime.engine import engine_unreachable
@@ -27,4 +27,4 @@ def deployer_stage(deployer: Deployer) -> StageSpec[ImageReady, Deployed]:
                 raise RuntimeUnavailable(f"{event.data.backend} runtime went away: {exc}") from exc
             raise
 
-    return StageSpec("deployer", ImageReady, Deployed, handle)
+    return StageSpec.of("deployer", handle)

@@ -9,8 +9,8 @@ from typing import Any
 
 from faststream.kafka import KafkaBroker
 
-from contracts import topics
-from contracts.kafka import KafkaSettings
+from bentomesh_contracts import topics
+from bentomesh_contracts.kafka import KafkaSettings
 from services.monitor.handlers import log_handler, webhook_handler
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.monitor import HealthMonitor

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from contracts.events import HealthAlert
+from bentomesh_contracts.events import HealthAlert
 
 AlertHandler = Callable[[HealthAlert], Awaitable[None]]
 SIGNATURE_HEADER = "X-BentoMesh-Signature"

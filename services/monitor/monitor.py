@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from contracts.events import HealthAlert
+from bentomesh_contracts.events import HealthAlert
 from services.monitor.checker import CheckResult, Target, check
 from services.monitor.rules import DEFAULT_RULES, AlertBook, Rule, Transition
 from services.monitor.window import Scrape

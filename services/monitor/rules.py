@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from contracts.events import AlertState, Severity
+from bentomesh_contracts.events import AlertState, Severity
 
 Comparison = Literal["above", "below"]
 

@@ -16,12 +16,13 @@ from urllib.parse import urlparse
 
 from faststream.kafka import KafkaBroker, KafkaRouter
 
-from contracts import topics
-from contracts.codec import decode, decode_as
-from contracts.envelope import CloudEvent, follow_up
-from contracts.errors import EventDecodeError
-from contracts.events import Deployed, HealthAlert
-from contracts.kafka import KafkaSettings
+from bentomesh_contracts import topics
+from bentomesh_contracts.codec import decode, decode_as
+from bentomesh_contracts.envelope import CloudEvent, follow_up
+from bentomesh_contracts.errors import EventDecodeError
+from bentomesh_contracts.events import Deployed, HealthAlert
+from bentomesh_contracts.kafka import KafkaSettings
+from bentomesh_contracts.pipeline import CHAIN_TOPICS
 from services.monitor.checker import Target
 from services.monitor.monitor import HealthMonitor
 from services.monitor.rules import AlertBook
@@ -123,9 +124,6 @@ def kafka_alert_handler(broker_ref: Any, watch: WatchSet) -> Any:
 
 async def raw_body(message: Any) -> Any:
     return message.body
-
-
-CHAIN_TOPICS = tuple(t for t in topics.ALL_TOPICS if t != topics.DEAD_LETTER)
 
 
 def monitor_router(watch: WatchSet, chains: ChainBook | None = None) -> KafkaRouter:

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from contracts.events import Framework
+from bentomesh_contracts.events import Framework
 
 # what every served model needs, and what each framework adds
 _BASE_PACKAGES = ("numpy", "scipy", "scikit-learn", "joblib", "pydantic")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contracts.events import Framework, Task
+from bentomesh_contracts.events import Framework, Task
 from services.packager.errors import (
     FeatureCountMismatch,
     TaskMismatch,

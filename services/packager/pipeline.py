@@ -22,7 +22,7 @@ import psutil
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from contracts.events import BentoBuilt, ModelRegistered
+from bentomesh_contracts.events import BentoBuilt, ModelRegistered
 from services.packager import frameworks, intake
 from services.packager.bentofile import BentoConfig, ContainerConfig, pinned_requirements
 from services.packager.errors import BuildFailed, InvalidRegistration, VersionConflict

@@ -6,9 +6,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from contracts.envelope import CloudEvent
-from contracts.events import BentoBuilt, ModelRegistered
-from contracts.signing import SignatureError, SigningSettings, verify
+from bentomesh_contracts.envelope import CloudEvent
+from bentomesh_contracts.events import BentoBuilt, ModelRegistered
+from bentomesh_contracts.signing import SignatureError, SigningSettings, verify
 from services.packager.pipeline import PackagerSettings, package
 from services.runtime.errors import StageError
 from services.runtime.stage import StageSpec
@@ -38,13 +38,8 @@ def packager_stage(
         )
         return result.built
 
-    return StageSpec(
-        "packager",
-        ModelRegistered,
-        BentoBuilt,
-        handle,
-        admit=signature_check(),
-        concurrency=settings.build_concurrency,
+    return StageSpec.of(
+        "packager", handle, admit=signature_check(), concurrency=settings.build_concurrency
     )
 
 

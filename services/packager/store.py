@@ -11,7 +11,7 @@ from typing import Any
 import bentoml
 import numpy as np
 
-from contracts.events import ModelRegistered
+from bentomesh_contracts.events import ModelRegistered
 from services.packager.errors import VersionConflict
 from services.packager.frameworks import LoadedModel
 from services.packager.serving.bentomesh_serving import ARTIFACT_FILES

@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import ClassVar
 
-from contracts.events import Task
+from bentomesh_contracts.events import Task
 
 _SERVING_PACKAGE = "services.packager.serving"
 

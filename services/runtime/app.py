@@ -9,7 +9,7 @@ from faststream.asgi import AsgiFastStream, make_ping_asgi
 from faststream.kafka import KafkaBroker, KafkaRouter
 from prometheus_client import CollectorRegistry, make_asgi_app
 
-from contracts.kafka import KafkaSettings
+from bentomesh_contracts.kafka import KafkaSettings
 from services.runtime.broker import create_broker
 from services.runtime.settings import RuntimeSettings
 from services.runtime.stage import StageMetrics, StageSpec, stage_router

@@ -7,7 +7,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from prometheus_client import CollectorRegistry
 
-from contracts.kafka import KafkaSettings
+from bentomesh_contracts.kafka import KafkaSettings
 
 
 def security_of(settings: KafkaSettings) -> BaseSecurity | None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from contracts.kafka import KafkaSettings
+from bentomesh_contracts.kafka import KafkaSettings
 
 
 async def read_topic(settings: KafkaSettings, topic: str) -> list[Any]:

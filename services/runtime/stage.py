@@ -29,11 +29,12 @@ from faststream._internal.middlewares import BaseMiddleware
 from faststream.kafka import KafkaBroker, KafkaResponse, KafkaRouter
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from contracts import topics
-from contracts.codec import CONTENT_TYPE, decode_as, encode, partition_key
-from contracts.envelope import CloudEvent, follow_up
-from contracts.errors import EventDecodeError
-from contracts.events import EventData, Stage, StageFailed
+from bentomesh_contracts import topics
+from bentomesh_contracts.codec import CONTENT_TYPE, decode_as, encode, partition_key
+from bentomesh_contracts.envelope import CloudEvent, follow_up
+from bentomesh_contracts.errors import EventDecodeError
+from bentomesh_contracts.events import EventData, Stage, StageFailed
+from bentomesh_contracts.pipeline import stage as pipeline_stage
 from services.runtime.dead_letter import DeadLetter
 from services.runtime.errors import StageError
 from services.runtime.retry import RetryPolicy, with_retries
@@ -90,6 +91,22 @@ class StageSpec(Generic[InT, OutT]):
     @property
     def source(self) -> str:
         return f"bentomesh/{self.stage}"
+
+    @classmethod
+    def of(
+        cls,
+        name: Stage,
+        handler: Callable[[CloudEvent[Any]], Awaitable[Any]],
+        *,
+        admit: Callable[[bytes], None] | None = None,
+        concurrency: int = 1,
+    ) -> StageSpec[Any, Any]:
+        """The spec of pipeline stage ``name``: what it consumes and produces comes from
+        :data:`~bentomesh_contracts.pipeline.PIPELINE`, the one place that says so."""
+        entry = pipeline_stage(name)
+        return StageSpec[Any, Any](
+            name, entry.consumes, entry.produces, handler, admit, concurrency
+        )
 
 
 async def json_body(message: Any) -> Any:

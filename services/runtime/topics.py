@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from contracts.kafka import KafkaSettings
-from contracts.topics import ALL_TOPICS
+from bentomesh_contracts.kafka import KafkaSettings
+from bentomesh_contracts.topics import ALL_TOPICS
 
 
 async def ensure_topics(

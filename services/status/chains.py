@@ -10,25 +10,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts.envelope import CloudEvent
-from contracts.events import (
-    BentoBuilt,
-    Deployed,
-    HealthAlert,
-    ImageReady,
-    ModelRegistered,
-    StageFailed,
-)
+from bentomesh_contracts.envelope import CloudEvent
+from bentomesh_contracts.events import Deployed, HealthAlert, StageFailed
+from bentomesh_contracts.pipeline import PRODUCER_OF
 from services.cli.render import summarize
-
-STAGE_OF = {
-    ModelRegistered.EVENT_TYPE: "training job",
-    BentoBuilt.EVENT_TYPE: "packager",
-    ImageReady.EVENT_TYPE: "builder",
-    Deployed.EVENT_TYPE: "deployer",
-    HealthAlert.EVENT_TYPE: "monitor",
-    StageFailed.EVENT_TYPE: "failed",
-}
 
 
 @dataclass
@@ -52,7 +37,7 @@ class Chain:
                     "stage": (
                         event.data.stage
                         if isinstance(event.data, StageFailed)
-                        else STAGE_OF.get(event.type, event.type)
+                        else PRODUCER_OF.get(event.type, event.type)
                     ),
                     "time": event.time.isoformat(),
                     "offset_s": round((event.time - first).total_seconds(), 3),

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from contracts import Deployed, ModelRegistered, follow_up, new_chain
-from contracts.events import Feature
-from contracts.kafka import KafkaSettings
-from contracts.publish import build_model_registered
+from bentomesh_contracts import Deployed, ModelRegistered, follow_up, new_chain
+from bentomesh_contracts.events import Feature
+from bentomesh_contracts.kafka import KafkaSettings
+from bentomesh_contracts.publish import build_model_registered
 from services.cli.supervisor import LocalMesh
 from services.packager.pipeline import PackagedBento, package
 from services.registry import SERVICES

@@ -11,8 +11,8 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from contracts import topics
-from contracts.kafka import KafkaSettings
+from bentomesh_contracts import topics
+from bentomesh_contracts.kafka import KafkaSettings
 from services.cli.dlq import REPLAYED_HEADER
 from services.runtime.dead_letter import DeadLetter
 from tests.kafka_helpers import Collector

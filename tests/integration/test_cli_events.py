@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from contracts import topics
-from contracts.kafka import KafkaSettings
+from bentomesh_contracts import topics
+from bentomesh_contracts.kafka import KafkaSettings
 from tests.kafka_helpers import produce_raw
 
 pytestmark = pytest.mark.integration

@@ -17,9 +17,9 @@ import httpx
 import numpy as np
 import pytest
 
-from contracts import new_chain, topics
-from contracts.kafka import KafkaSettings
-from contracts.publish import send_event
+from bentomesh_contracts import new_chain, topics
+from bentomesh_contracts.kafka import KafkaSettings
+from bentomesh_contracts.publish import send_event
 from services.builder.backend import docker_available
 from services.cli.supervisor import LocalMesh, ServiceProcess
 from services.registry import SERVICES

@@ -21,9 +21,9 @@ import numpy as np
 import psutil
 import pytest
 
-from contracts import ImageReady, follow_up, new_chain, topics
-from contracts.kafka import KafkaSettings
-from contracts.publish import send_event
+from bentomesh_contracts import ImageReady, follow_up, new_chain, topics
+from bentomesh_contracts.kafka import KafkaSettings
+from bentomesh_contracts.publish import send_event
 from services.cli.supervisor import LocalMesh, ServiceProcess
 from services.registry import SERVICES
 from services.runtime.settings import RuntimeSettings

@@ -21,8 +21,8 @@ import pytest
 from pydantic import SecretStr
 from sklearn.linear_model import LogisticRegression
 
-from contracts import Deployed
-from contracts.kafka import KafkaSettings
+from bentomesh_contracts import Deployed
+from bentomesh_contracts.kafka import KafkaSettings
 from services.cli.supervisor import LocalMesh
 from services.runtime.embedded_broker import EmbeddedBroker, free_port
 from services.runtime.settings import RuntimeSettings

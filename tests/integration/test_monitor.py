@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from contracts.events import HealthAlert
+from bentomesh_contracts.events import HealthAlert
 from services.monitor.checker import Target
 from services.monitor.handlers import SIGNATURE_HEADER, verify, webhook_handler
 from services.monitor.monitor import HealthMonitor, create_health_monitor

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from contracts import topics
-from contracts.kafka import KafkaSettings
-from contracts.publish import send_event
+from bentomesh_contracts import topics
+from bentomesh_contracts.kafka import KafkaSettings
+from bentomesh_contracts.publish import send_event
 from services.cli.supervisor import LocalMesh
 from tests.integration.conftest import deployed_event
 from tests.kafka_helpers import Collector

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from contracts import encode, new_chain, topics
-from contracts.kafka import KafkaSettings
-from contracts.publish import send_event
+from bentomesh_contracts import encode, new_chain, topics
+from bentomesh_contracts.kafka import KafkaSettings
+from bentomesh_contracts.publish import send_event
 from services.cli.supervisor import LocalMesh
 from services.registry import SERVICES
 from services.runtime.dead_letter import dlq_headers
@@ -80,7 +80,7 @@ def _bad_registrations(
     joblib.dump({"weights": [1, 2, 3]}, not_a_model)
     outside_file = outside / "model.joblib"
     outside_file.write_bytes(clf.path.read_bytes())
-    from contracts.publish import sha256_file
+    from bentomesh_contracts.publish import sha256_file
 
     def variant(**update: object) -> object:
         return base.model_copy(update=update)  # type: ignore[attr-defined]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from contracts import new_chain, topics
-from contracts.kafka import KafkaSettings
-from contracts.publish import send_event, signed
+from bentomesh_contracts import new_chain, topics
+from bentomesh_contracts.kafka import KafkaSettings
+from bentomesh_contracts.publish import send_event, signed
 from services.cli.supervisor import LocalMesh
 from services.registry import SERVICES
 from services.runtime.embedded_broker import EmbeddedBroker

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from contracts.kafka import KafkaSettings
-from contracts.publish import send_event
+from bentomesh_contracts.kafka import KafkaSettings
+from bentomesh_contracts.publish import send_event
 from services.cli.supervisor import LocalMesh
 from tests.conftest import require
 from tests.integration.conftest import registered_and_deployed

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from contracts import (
+from bentomesh_contracts import (
     BentoBuilt,
     CloudEvent,
     DeploymentPrefs,
@@ -23,10 +23,10 @@ from contracts import (
     partition_key,
     topics,
 )
-from contracts.envelope import chain_time
-from contracts.events import EVENT_DATA_TYPES
-from contracts.publish import build_model_registered, sha256_file
-from contracts.schema import event_json_schema, export_json_schemas
+from bentomesh_contracts.envelope import chain_time
+from bentomesh_contracts.events import EVENT_DATA_TYPES
+from bentomesh_contracts.publish import build_model_registered, sha256_file
+from bentomesh_contracts.schema import event_json_schema, export_json_schemas
 
 
 def registered(**overrides: object) -> ModelRegistered:
@@ -207,7 +207,7 @@ def test_publish_helper_builds_event_with_digest_and_versions(tmp_path: Path) ->
 
 def test_contracts_import_without_the_ml_stack() -> None:
     code = (
-        "import sys, contracts; from contracts import ModelRegistered; "
+        "import sys, bentomesh_contracts; from bentomesh_contracts import ModelRegistered; "
         "heavy = [m for m in ('bentoml', 'sklearn', 'faststream', 'aiokafka', 'numpy') "
         "if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)"
     )

@@ -10,10 +10,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts import ModelRegistered, decode, decode_as, encode, new_chain
-from contracts.errors import EventDecodeError
-from contracts.events import Feature
-from contracts.signing import SignatureError, verify
+from bentomesh_contracts import ModelRegistered, decode, decode_as, encode, new_chain
+from bentomesh_contracts.errors import EventDecodeError
+from bentomesh_contracts.events import Feature
+from bentomesh_contracts.signing import SignatureError, verify
 from services.runtime.dead_letter import DeadLetter
 
 JSON = st.recursive(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from contracts.events import DeploymentPrefs, ImageReady
+from bentomesh_contracts.events import DeploymentPrefs, ImageReady
 from services.deployer.errors import RuntimeUnavailable, Superseded
 from services.deployer.rollout import Deployer, RolloutSettings
 from services.deployer.runtimes import Runtime, Started

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from contracts.kafka import KafkaSettings
-from contracts.signing import SigningSettings
+from bentomesh_contracts.kafka import KafkaSettings
+from bentomesh_contracts.signing import SigningSettings
 from services.monitor.settings import MonitorSettings
 
 MARKERS = {

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from contracts import ModelRegistered, encode, new_chain
-from contracts.events import Feature
-from contracts.signing import SignatureError, canonical, sign, verify
+from bentomesh_contracts import ModelRegistered, encode, new_chain
+from bentomesh_contracts.events import Feature
+from bentomesh_contracts.signing import SignatureError, canonical, sign, verify
 
 KEY = "k3y-for-tests"
 
@@ -68,7 +68,7 @@ def test_a_foreign_producer_signs_what_it_sends_whatever_its_key_order() -> None
 
 
 def test_signature_survives_the_wire_format() -> None:
-    from contracts import decode
+    from bentomesh_contracts import decode
 
     event = sign(_event(), KEY)
     assert decode(encode(event)).signature == event.signature

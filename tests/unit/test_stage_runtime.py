@@ -8,9 +8,17 @@ import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from contracts import BentoBuilt, Feature, ModelRegistered, decode, encode, new_chain, topics
-from contracts.envelope import CloudEvent
-from contracts.kafka import KafkaSettings
+from bentomesh_contracts import (
+    BentoBuilt,
+    Feature,
+    ModelRegistered,
+    decode,
+    encode,
+    new_chain,
+    topics,
+)
+from bentomesh_contracts.envelope import CloudEvent
+from bentomesh_contracts.kafka import KafkaSettings
 from services.runtime.broker import create_broker
 from services.runtime.dead_letter import dlq_headers
 from services.runtime.errors import StageError

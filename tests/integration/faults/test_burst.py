@@ -25,10 +25,10 @@ import psutil
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from contracts import new_chain, topics
-from contracts.envelope import CloudEvent
-from contracts.kafka import KafkaSettings
-from contracts.publish import build_model_registered, send_event
+from bentomesh_contracts import new_chain, topics
+from bentomesh_contracts.envelope import CloudEvent
+from bentomesh_contracts.kafka import KafkaSettings
+from bentomesh_contracts.publish import build_model_registered, send_event
 from services.cli.supervisor import LocalMesh
 from services.registry import SERVICES
 from services.runtime.embedded_broker import EmbeddedBroker

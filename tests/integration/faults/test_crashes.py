@@ -26,10 +26,10 @@ import psutil
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from contracts import new_chain, topics
-from contracts.envelope import CloudEvent
-from contracts.kafka import KafkaSettings
-from contracts.publish import build_model_registered, send_event
+from bentomesh_contracts import new_chain, topics
+from bentomesh_contracts.envelope import CloudEvent
+from bentomesh_contracts.kafka import KafkaSettings
+from bentomesh_contracts.publish import build_model_registered, send_event
 from services.cli.supervisor import LocalMesh
 from services.deployer.runtimes import OWNER_ENV, owner_id
 from services.registry import SERVICES

@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from contracts import DeploymentPrefs, ImageReady, new_chain, topics
-from contracts.envelope import CloudEvent
-from contracts.kafka import KafkaSettings
-from contracts.publish import send_event
+from bentomesh_contracts import DeploymentPrefs, ImageReady, new_chain, topics
+from bentomesh_contracts.envelope import CloudEvent
+from bentomesh_contracts.kafka import KafkaSettings
+from bentomesh_contracts.publish import send_event
 from services.builder.backend import docker_available
 from services.cli.supervisor import LocalMesh
 from services.packager.pipeline import PackagedBento

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from contracts.envelope import CloudEvent
-from contracts.events import EVENT_DATA_TYPES, EventData
+from bentomesh_contracts.envelope import CloudEvent
+from bentomesh_contracts.events import EVENT_DATA_TYPES, EventData
 
 SCHEMA_BASE = "https://bentomesh.dev/schemas/"
 

@@ -5,11 +5,11 @@ Importing this package needs pydantic only; the publish helper imports aiokafka 
 
 from typing import TYPE_CHECKING, Any
 
-from contracts import topics
-from contracts.codec import decode, decode_as, encode, partition_key
-from contracts.envelope import CloudEvent, follow_up, new_chain
-from contracts.errors import ArtifactError, ContractError, EventDecodeError
-from contracts.events import (
+from bentomesh_contracts import topics
+from bentomesh_contracts.codec import decode, decode_as, encode, partition_key
+from bentomesh_contracts.envelope import CloudEvent, follow_up, new_chain
+from bentomesh_contracts.errors import ArtifactError, ContractError, EventDecodeError
+from bentomesh_contracts.events import (
     BentoBuilt,
     CausalSpec,
     DataRef,
@@ -23,20 +23,21 @@ from contracts.events import (
     Resources,
     StageFailed,
 )
+from bentomesh_contracts.pipeline import PIPELINE, PipelineStage
 
 if TYPE_CHECKING:
-    from contracts.kafka import KafkaSettings
-    from contracts.publish import (
+    from bentomesh_contracts.kafka import KafkaSettings
+    from bentomesh_contracts.publish import (
         build_model_registered,
         publish_model_registered,
         publish_model_registered_async,
     )
 
 _LAZY = {
-    "KafkaSettings": "contracts.kafka",
-    "build_model_registered": "contracts.publish",
-    "publish_model_registered": "contracts.publish",
-    "publish_model_registered_async": "contracts.publish",
+    "KafkaSettings": "bentomesh_contracts.kafka",
+    "build_model_registered": "bentomesh_contracts.publish",
+    "publish_model_registered": "bentomesh_contracts.publish",
+    "publish_model_registered_async": "bentomesh_contracts.publish",
 }
 
 
@@ -45,10 +46,11 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'contracts' has no attribute {name!r}")
+    raise AttributeError(f"module 'bentomesh_contracts' has no attribute {name!r}")
 
 
 __all__ = [
+    "PIPELINE",
     "ArtifactError",
     "BentoBuilt",
     "CausalSpec",
@@ -64,6 +66,7 @@ __all__ = [
     "ImageReady",
     "KafkaSettings",
     "ModelRegistered",
+    "PipelineStage",
     "Resources",
     "StageFailed",
     "build_model_registered",

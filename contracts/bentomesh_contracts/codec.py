@@ -11,9 +11,9 @@ from typing import Any, TypeVar, cast
 
 from pydantic import ValidationError
 
-from contracts.envelope import CloudEvent
-from contracts.errors import EventDecodeError
-from contracts.events import DATA_BY_EVENT_TYPE, EventData
+from bentomesh_contracts.envelope import CloudEvent
+from bentomesh_contracts.errors import EventDecodeError
+from bentomesh_contracts.events import DATA_BY_EVENT_TYPE, EventData
 
 DataT = TypeVar("DataT", bound=EventData)
 

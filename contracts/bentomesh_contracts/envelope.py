@@ -16,7 +16,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from contracts.events import EventData
+from bentomesh_contracts.events import EventData
 
 DataT = TypeVar("DataT", bound=EventData)
 
@@ -59,8 +59,8 @@ class CloudEvent(BaseModel, Generic[DataT]):
     signature: str | None = Field(
         default=None,
         description="Extension: 'hmac-sha256=<hex>' over the canonical event without this "
-        "attribute (see contracts.signing); required on ModelRegistered when the mesh has a "
-        "signing key.",
+        "attribute (see bentomesh_contracts.signing); required on ModelRegistered when the mesh "
+        "has a signing key.",
     )
 
     @model_validator(mode="after")

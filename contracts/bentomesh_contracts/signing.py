@@ -16,10 +16,10 @@ from typing import TypeVar
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from contracts.codec import encode
-from contracts.envelope import CloudEvent
-from contracts.errors import ContractError
-from contracts.events import EventData
+from bentomesh_contracts.codec import encode
+from bentomesh_contracts.envelope import CloudEvent
+from bentomesh_contracts.errors import ContractError
+from bentomesh_contracts.events import EventData
 
 DataT = TypeVar("DataT", bound=EventData)
 SCHEME = "hmac-sha256="

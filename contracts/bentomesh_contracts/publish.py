@@ -12,10 +12,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-from contracts.codec import CONTENT_TYPE, encode, partition_key
-from contracts.envelope import CloudEvent, new_chain
-from contracts.errors import ArtifactError
-from contracts.events import (
+from bentomesh_contracts.codec import CONTENT_TYPE, encode, partition_key
+from bentomesh_contracts.envelope import CloudEvent, new_chain
+from bentomesh_contracts.errors import ArtifactError
+from bentomesh_contracts.events import (
     CausalSpec,
     DataRef,
     DeploymentPrefs,
@@ -25,7 +25,7 @@ from contracts.events import (
     ModelRegistered,
     Task,
 )
-from contracts.kafka import KafkaSettings
+from bentomesh_contracts.kafka import KafkaSettings
 
 DataT = TypeVar("DataT", bound=EventData)
 
@@ -156,7 +156,7 @@ async def publish_model_registered_async(
 
 def signed(event: CloudEvent[DataT], key: str | None = None) -> CloudEvent[DataT]:
     """``event`` signed with ``key`` or ``$BENTOMESH_SIGNING_KEY`` (unchanged when neither)."""
-    from contracts.signing import SigningSettings, sign
+    from bentomesh_contracts.signing import SigningSettings, sign
 
     if key is None:
         secret = SigningSettings().signing_key
