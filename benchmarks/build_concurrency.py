@@ -27,8 +27,8 @@ from sklearn.linear_model import LogisticRegression
 from bentomesh_contracts import new_chain, topics
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.publish import build_model_registered, send_event
-from services.cli.follow import ChainFollower
-from services.cli.supervisor import LocalMesh
+from services.mesh.follow import ChainFollower
+from services.mesh.local import LocalMesh
 from services.registry import SERVICES
 from services.runtime.embedded_broker import EmbeddedBroker
 from services.runtime.settings import RuntimeSettings

@@ -52,7 +52,7 @@ def main() -> None:
 
     from services.monitor.checker import Target
     from services.monitor.monitor import HealthMonitor
-    from services.runtime.embedded_broker import free_port
+    from services.runtime.ports import free_port
 
     ports = [free_port() for _ in range(args.servers)]
     workdir = tempfile.mkdtemp(prefix="bentomesh-monitor-bench-")

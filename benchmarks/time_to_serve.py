@@ -56,7 +56,7 @@ async def through_mesh(kafka: object, model: Path, name: str, version: str, runt
     from bentomesh_contracts.envelope import new_chain
     from bentomesh_contracts.events import DeploymentPrefs, StageFailed
     from bentomesh_contracts.publish import build_model_registered, send_event
-    from services.cli.follow import ChainFollower
+    from services.mesh.follow import ChainFollower
 
     data = build_model_registered(
         model,
@@ -149,8 +149,8 @@ def main() -> None:
 
     from bentomesh_contracts.kafka import KafkaSettings
     from services.builder.backend import docker_available
-    from services.cli.supervisor import LocalMesh
-    from services.runtime.embedded_broker import free_port
+    from services.mesh.local import LocalMesh
+    from services.runtime.ports import free_port
     from services.runtime.settings import RuntimeSettings
 
     docker = docker_available() and not args.skip_docker

@@ -16,7 +16,7 @@ from bentomesh_contracts.signing import SigningSettings
 from services.builder.settings import BuilderSettings
 from services.deployer.settings import DeployerSettings
 from services.monitor.settings import MonitorSettings
-from services.packager.pipeline import PackagerSettings
+from services.packager.settings import PackagerSettings
 from services.runtime.settings import RuntimeSettings
 
 SETTINGS: tuple[tuple[str, type[BaseSettings]], ...] = (

@@ -7,7 +7,6 @@ a served bento; it starts in well under a second, so many can run in one test.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 
@@ -18,16 +17,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from services.runtime.ports import free_port
 
 
 class ModelServer:
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.delay_s = 0.0
         self.fail = False
         self.registry = CollectorRegistry()

@@ -26,7 +26,7 @@ from bentomesh_contracts.envelope import CloudEvent, new_chain
 from bentomesh_contracts.events import DeploymentPrefs, HealthAlert, ModelRegistered, StageFailed
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.publish import build_model_registered, send_event, signed
-from services.cli.follow import ChainFollower
+from services.mesh.follow import ChainFollower
 
 Say = Callable[[str], None]
 
@@ -169,7 +169,7 @@ def run(kafka: KafkaSettings, examples: list[Example], say: Say) -> dict[str, Cl
     started = time.perf_counter()
 
     def show(event: CloudEvent[Any]) -> None:
-        from services.cli.render import summarize
+        from services.status.render import summarize
 
         kind = event.type.removeprefix("bentomesh.").removesuffix(".v1")
         say(

@@ -109,7 +109,7 @@ def up(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for services.")] = 120.0,
 ) -> None:
     """Start the mesh: the embedded broker (unless one answers) and every service; Ctrl-C stops."""
-    from services.cli.supervisor import LocalMesh
+    from services.mesh.local import LocalMesh
     from services.runtime.errors import MeshError
 
     _stop_on_sigterm()
@@ -246,7 +246,8 @@ def build(
     outcome: OutcomeOpt = None,
 ) -> None:
     """Package a model into a bento without Kafka (for CI pipelines); prints the bento tag."""
-    from services.packager.pipeline import PackagerSettings, package
+    from services.packager.pipeline import package
+    from services.packager.settings import PackagerSettings
     from services.runtime.errors import StageError
 
     data = _registration(
@@ -294,7 +295,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 3000,
 ) -> None:
     """Serve one bento locally until Ctrl-C."""
-    from services.serving.local import LocalBentoServer, NotReadyError
+    from services.runtime.bento_server import LocalBentoServer, NotReadyError
 
     _stop_on_sigterm()
     server = LocalBentoServer(bento_tag, port=port)
@@ -374,8 +375,8 @@ def deploy(
     from bentomesh_contracts.envelope import new_chain
     from bentomesh_contracts.events import BentoBuilt, Deployed, ImageReady, StageFailed
     from bentomesh_contracts.publish import send_event, signed
-    from services.cli.follow import ChainFollower
-    from services.cli.supervisor import LocalMesh
+    from services.mesh.follow import ChainFollower
+    from services.mesh.local import LocalMesh
     from services.runtime.errors import MeshError
 
     data = _registration(
@@ -421,7 +422,7 @@ def deploy(
             StageFailed: "FAILED",
         }
         stage = stages.get(type(ev.data), "registered")
-        from services.cli.render import summarize
+        from services.status.render import summarize
 
         err.print(f"  {elapsed:6.1f}s  {stage:<12} {summarize(ev.data)}")
 
@@ -478,7 +479,7 @@ def demo(
     import tempfile
 
     from services.cli.demo import call, outage, run, train_examples
-    from services.cli.supervisor import LocalMesh
+    from services.mesh.local import LocalMesh
     from services.runtime.errors import MeshError
     from services.runtime.settings import RuntimeSettings
 
@@ -648,7 +649,7 @@ def compose(
     first_port: Annotated[int, typer.Option(help="Host port of the first model.")] = 3001,
 ) -> None:
     """Write a Docker Compose file serving the given model images (one service each)."""
-    from services.packager.compose import ComposeService, compose_yaml
+    from services.cli.compose import ComposeService, compose_yaml
 
     services = [
         ComposeService(image.rsplit("/", 1)[-1].split(":")[0], image, first_port + i)

@@ -13,8 +13,8 @@ from bentomesh_contracts import topics
 from bentomesh_contracts.codec import decode, encode
 from bentomesh_contracts.errors import EventDecodeError
 from bentomesh_contracts.kafka import KafkaSettings
-from services.cli.render import dead_letter_line, event_line
 from services.runtime.dead_letter import dlq_headers
+from services.status.render import dead_letter_line, event_line
 
 EVENT_TOPICS = tuple(t for t in topics.ALL_TOPICS if t != topics.DEAD_LETTER)
 

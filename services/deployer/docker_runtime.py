@@ -8,8 +8,8 @@ from typing import Any
 from services.deployer.runtimes import Started, http_ready, owner_id
 from services.deployer.settings import DeployerSettings
 from services.deployer.state import Deployment
-from services.runtime.embedded_broker import free_port
-from services.serving.local import NotReadyError
+from services.runtime.bento_server import NotReadyError
+from services.runtime.ports import free_port
 
 SERVICE_PORT = 3000
 SERVICE_UID = "1034"

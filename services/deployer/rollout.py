@@ -25,7 +25,7 @@ from services.deployer.errors import (
 )
 from services.deployer.runtimes import Runtime
 from services.deployer.state import Deployment, DeploymentStore
-from services.serving.local import NotReadyError
+from services.runtime.bento_server import NotReadyError
 
 logger = logging.getLogger("bentomesh.deployer")
 

@@ -18,8 +18,8 @@ from urllib.parse import urlparse
 import httpx
 
 from services.deployer.state import Deployment
-from services.runtime.embedded_broker import free_port
-from services.serving.local import LocalBentoServer, NotReadyError
+from services.runtime.bento_server import LocalBentoServer, NotReadyError
+from services.runtime.ports import free_port
 
 OWNER_ENV = "BENTOMESH_DEPLOYER_OWNER"
 DEPLOYMENT_ENV = "BENTOMESH_DEPLOYMENT_ID"

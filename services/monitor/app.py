@@ -11,7 +11,6 @@ from faststream.kafka import KafkaBroker
 
 from bentomesh_contracts import topics
 from bentomesh_contracts.kafka import KafkaSettings
-from services.monitor.handlers import log_handler, webhook_handler
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.monitor import HealthMonitor
 from services.monitor.service import (
@@ -21,7 +20,8 @@ from services.monitor.service import (
     restore_alerts,
 )
 from services.monitor.settings import MonitorSettings
-from services.monitor.status import status_snapshot
+from services.monitor.sinks import log_handler, webhook_handler
+from services.monitor.snapshot import status_snapshot
 from services.runtime.app import create_service_app
 from services.runtime.stage import StageMetrics
 from services.status.chains import ChainBook

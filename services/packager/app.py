@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from faststream.asgi import AsgiFastStream
 
-from services.packager.pipeline import PackagerSettings
 from services.packager.service import packager_stage
+from services.packager.settings import PackagerSettings
 from services.runtime.app import create_stage_app
 
 

@@ -19,34 +19,15 @@ from typing import Any
 import bentoml
 import numpy as np
 import psutil
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bentomesh_contracts.events import BentoBuilt, ModelRegistered
 from services.packager import frameworks, intake
 from services.packager.bentofile import BentoConfig, ContainerConfig, pinned_requirements
 from services.packager.errors import BuildFailed, InvalidRegistration, VersionConflict
+from services.packager.settings import PackagerSettings
 from services.packager.store import save_model, serving_config
 from services.packager.templates import TEMPLATES, write_build_context
 from services.runtime.children import dying_with_parent
-from services.runtime.settings import build_concurrency_field
-
-
-class PackagerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BENTOMESH_", extra="ignore")
-
-    home: Path = Field(default=Path.home() / ".bentomesh")
-    artifact_roots: str = Field(
-        default="",
-        description="':'-separated directories artifacts may be read from; "
-        "default: $BENTOMESH_HOME/artifacts.",
-    )
-    build_timeout_s: float = Field(default=900, description="Limit for one bento build.")
-    build_concurrency: int = build_concurrency_field()
-    base_image: str | None = Field(default=None, description="Base image for containers.")
-
-    def roots(self) -> tuple[Path, ...]:
-        return intake.parse_roots(self.artifact_roots or str(self.home / "artifacts"))
 
 
 @dataclass(frozen=True)

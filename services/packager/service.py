@@ -9,7 +9,8 @@ from collections.abc import Callable
 from bentomesh_contracts.envelope import CloudEvent
 from bentomesh_contracts.events import BentoBuilt, ModelRegistered
 from bentomesh_contracts.signing import SignatureError, SigningSettings, verify
-from services.packager.pipeline import PackagerSettings, package
+from services.packager.pipeline import package
+from services.packager.settings import PackagerSettings
 from services.runtime.errors import StageError
 from services.runtime.stage import StageSpec
 

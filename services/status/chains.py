@@ -13,7 +13,7 @@ from typing import Any
 from bentomesh_contracts.envelope import CloudEvent
 from bentomesh_contracts.events import Deployed, HealthAlert, StageFailed
 from bentomesh_contracts.pipeline import PRODUCER_OF
-from services.cli.render import summarize
+from services.status.render import summarize
 
 
 @dataclass

@@ -22,7 +22,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from services.builder.backend import docker_available
-from services.runtime.embedded_broker import free_port
+from services.runtime.ports import free_port
 from tests.conftest import require
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]

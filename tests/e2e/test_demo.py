@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.runtime.embedded_broker import free_port
+from services.runtime.ports import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -13,11 +13,11 @@ from bentomesh_contracts import Deployed, ModelRegistered, follow_up, new_chain
 from bentomesh_contracts.events import Feature
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.publish import build_model_registered
-from services.cli.supervisor import LocalMesh
+from services.mesh.local import LocalMesh
 from services.packager.pipeline import PackagedBento, package
 from services.registry import SERVICES
+from services.runtime.bento_server import LocalBentoServer
 from services.runtime.settings import RuntimeSettings
-from services.serving.local import LocalBentoServer
 from tests.model_server import ModelServer
 from tests.models import ALL_KINDS, FEATURES, ModelCase, make_case
 

@@ -21,7 +21,7 @@ from bentomesh_contracts import new_chain, topics
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.publish import send_event
 from services.builder.backend import docker_available
-from services.cli.supervisor import LocalMesh, ServiceProcess
+from services.mesh.local import LocalMesh, ServiceProcess
 from services.registry import SERVICES
 from services.runtime.settings import RuntimeSettings
 from tests.integration.conftest import register_case

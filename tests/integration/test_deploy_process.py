@@ -24,7 +24,7 @@ import pytest
 from bentomesh_contracts import ImageReady, follow_up, new_chain, topics
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.publish import send_event
-from services.cli.supervisor import LocalMesh, ServiceProcess
+from services.mesh.local import LocalMesh, ServiceProcess
 from services.registry import SERVICES
 from services.runtime.settings import RuntimeSettings
 from tests.integration.conftest import register_case

@@ -10,7 +10,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from services.serving.local import LocalBentoServer
+from services.runtime.bento_server import LocalBentoServer
 
 pytestmark = pytest.mark.integration
 

@@ -23,8 +23,9 @@ from sklearn.linear_model import LogisticRegression
 
 from bentomesh_contracts import Deployed
 from bentomesh_contracts.kafka import KafkaSettings
-from services.cli.supervisor import LocalMesh
-from services.runtime.embedded_broker import EmbeddedBroker, free_port
+from services.mesh.local import LocalMesh
+from services.runtime.embedded_broker import EmbeddedBroker
+from services.runtime.ports import free_port
 from services.runtime.settings import RuntimeSettings
 from tests.kafka_gateway import Gateway, tls_material
 from tests.kafka_helpers import Collector, wait_deployed

@@ -17,10 +17,11 @@ from starlette.routing import Route
 
 from bentomesh_contracts.events import HealthAlert
 from services.monitor.checker import Target
-from services.monitor.handlers import SIGNATURE_HEADER, verify, webhook_handler
 from services.monitor.monitor import HealthMonitor, create_health_monitor
 from services.monitor.rules import DEFAULT_RULES, Rule
-from tests.model_server import ModelServer, _free_port
+from services.monitor.sinks import SIGNATURE_HEADER, verify, webhook_handler
+from services.runtime.ports import free_port
+from tests.model_server import ModelServer
 
 pytestmark = pytest.mark.integration
 
@@ -146,7 +147,7 @@ async def test_webhook_receiver_verifies_the_signature(server: ModelServer) -> N
         seen.append((await request.body(), request.headers[SIGNATURE_HEADER]))
         return Response(status_code=204)
 
-    port = _free_port()
+    port = free_port()
     receiver = uvicorn.Server(
         uvicorn.Config(
             Starlette(routes=[Route("/hook", hook, methods=["POST"])]),

@@ -9,7 +9,7 @@ import pytest
 from bentomesh_contracts import topics
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.publish import send_event
-from services.cli.supervisor import LocalMesh
+from services.mesh.local import LocalMesh
 from tests.integration.conftest import deployed_event
 from tests.kafka_helpers import Collector
 from tests.model_server import ModelServer

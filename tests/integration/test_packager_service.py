@@ -12,7 +12,7 @@ import pytest
 from bentomesh_contracts import encode, new_chain, topics
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.publish import send_event
-from services.cli.supervisor import LocalMesh
+from services.mesh.local import LocalMesh
 from services.registry import SERVICES
 from services.runtime.dead_letter import dlq_headers
 from services.runtime.settings import RuntimeSettings

@@ -8,7 +8,7 @@ import httpx
 import numpy as np
 import pytest
 
-from services.serving.local import LocalBentoServer
+from services.runtime.bento_server import LocalBentoServer
 from tests.models import ALL_KINDS, FEATURES, ModelCase
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ import pytest
 from bentomesh_contracts import new_chain, topics
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.publish import send_event, signed
-from services.cli.supervisor import LocalMesh
+from services.mesh.local import LocalMesh
 from services.registry import SERVICES
 from services.runtime.embedded_broker import EmbeddedBroker
 from services.runtime.settings import RuntimeSettings

@@ -12,7 +12,7 @@ import pytest
 
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.publish import send_event
-from services.cli.supervisor import LocalMesh
+from services.mesh.local import LocalMesh
 from tests.conftest import require
 from tests.integration.conftest import registered_and_deployed
 from tests.model_server import ModelServer

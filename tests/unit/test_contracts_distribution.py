@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 import sys
@@ -29,7 +30,7 @@ def test_package_is_typed() -> None:
 def test_pipeline_is_the_chain_in_order() -> None:
     names = [s.name for s in PIPELINE]
     assert names == ["packager", "builder", "deployer", "monitor"]
-    for upstream, downstream in zip(PIPELINE, PIPELINE[1:], strict=False):
+    for upstream, downstream in itertools.pairwise(PIPELINE):
         assert upstream.produces is downstream.consumes
     assert set(CHAIN_TOPICS) | {topics.DEAD_LETTER} == set(topics.ALL_TOPICS)
     assert PRODUCER_OF["bentomesh.bento.built.v1"] == "packager"

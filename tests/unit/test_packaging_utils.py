@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
+from services.cli.compose import ComposeService, compose_yaml
 from services.packager.bentofile import BentoConfig, ContainerConfig, pinned_requirements
-from services.packager.compose import ComposeService, compose_yaml
 from services.packager.templates import (
     CausalInferenceServiceTemplate,
     ClassificationServiceTemplate,

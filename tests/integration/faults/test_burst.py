@@ -29,7 +29,7 @@ from bentomesh_contracts import new_chain, topics
 from bentomesh_contracts.envelope import CloudEvent
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.publish import build_model_registered, send_event
-from services.cli.supervisor import LocalMesh
+from services.mesh.local import LocalMesh
 from services.registry import SERVICES
 from services.runtime.embedded_broker import EmbeddedBroker
 from services.runtime.settings import RuntimeSettings

@@ -19,7 +19,7 @@ from bentomesh_contracts.envelope import CloudEvent
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.publish import send_event
 from services.builder.backend import docker_available
-from services.cli.supervisor import LocalMesh
+from services.mesh.local import LocalMesh
 from services.packager.pipeline import PackagedBento
 from services.registry import SERVICES
 from services.runtime.embedded_broker import EmbeddedBroker

@@ -12,8 +12,8 @@ from types import TracebackType
 
 import httpx
 
-from services.runtime.embedded_broker import free_port
 from services.runtime.errors import MeshError
+from services.runtime.ports import free_port
 
 
 class NotReadyError(MeshError):

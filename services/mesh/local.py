@@ -16,8 +16,9 @@ import httpx
 
 from bentomesh_contracts.kafka import KafkaSettings
 from services.registry import SERVICES, ServiceInfo
-from services.runtime.embedded_broker import EmbeddedBroker, free_port, port_open
+from services.runtime.embedded_broker import EmbeddedBroker
 from services.runtime.errors import BrokerUnavailableError, MeshError
+from services.runtime.ports import free_port, port_open
 from services.runtime.settings import RuntimeSettings
 from services.runtime.topics import ensure_topics
 

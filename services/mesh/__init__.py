@@ -1,0 +1,1 @@
+"""The mesh on one machine: the embedded broker, every service as a process, chain following."""

@@ -1,1 +1,0 @@
-"""Running built bentos: a local ``bentoml serve`` process with readiness checks."""
