@@ -9,6 +9,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bentomesh_contracts.codec import decode
+from bentomesh_contracts.envelope import CloudEvent
 from bentomesh_contracts.errors import EventDecodeError
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.pipeline import CHAIN_TOPICS, TERMINAL_EVENTS
@@ -92,3 +93,22 @@ class ChainFollower:
     async def stop(self) -> None:
         if self.consumer is not None:
             await self.consumer.stop()
+
+
+async def send_and_follow(
+    event: CloudEvent[Any],
+    settings: KafkaSettings,
+    on_event: Callable[[Any], None],
+    limit_s: float,
+) -> Any:
+    """Publish ``event`` and return the event that ends its chain (``Deployed`` or
+    ``StageFailed``); the follower starts first, so no event of the chain is missed."""
+    from bentomesh_contracts.publish import send_event
+
+    follower = ChainFollower(settings)
+    await follower.start()
+    try:
+        await send_event(event, settings)
+        return await follower.until_done(event.chainid, on_event, limit_s)
+    finally:
+        await follower.stop()

@@ -1,4 +1,5 @@
-"""One readable line per event for ``bentomesh events tail``."""
+"""Events as text for people: one-line summaries for ``events tail``, the CLI and the status
+page."""
 
 from __future__ import annotations
 
@@ -38,15 +39,18 @@ def summarize(data: Any) -> str:
     return ""
 
 
+def short_type(event: CloudEvent[Any]) -> str:
+    """``bento.built`` for ``bentomesh.bento.built.v1``."""
+    return event.type.removeprefix("bentomesh.").removesuffix(".v1")
+
+
 def event_line(event: CloudEvent[Any]) -> str:
-    short_type = event.type.removeprefix("bentomesh.").removesuffix(".v1")
     when = event.time.strftime("%H:%M:%S.%f")[:-3]
     name = getattr(event.data, "model_name", None)
     version = getattr(event.data, "model_version", None)
     subject = event.subject or (f"{name}:{version}" if name and version else "-")
-    return (
-        f"{when}  {short_type:<18} {subject:<24} {summarize(event.data)}  chain={event.chainid[:8]}"
-    )
+    kind = short_type(event)
+    return f"{when}  {kind:<18} {subject:<24} {summarize(event.data)}  chain={event.chainid[:8]}"
 
 
 def dead_letter_line(when: str, headers: dict[str, str], size: int) -> str:

@@ -1,18 +1,9 @@
-"""``bentomesh demo``: the whole mesh on this machine, three kinds of model, end to end.
-
-Trains a classifier, a regressor with calibration data for conformal intervals, and a causal
-model (EconML LinearDML); registers all three; follows each chain stage by stage; calls each
-stable endpoint with a real request and shows the response; then crashes one deployment and
-shows the monitor's ``HealthAlert`` firing and, once the deployer has restarted it, resolving.
-"""
+"""The demo's three example models: a classifier, a regressor with calibration data for
+conformal intervals, and a causal model (EconML LinearDML), each with a request to send it."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +12,8 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bentomesh_contracts import topics
-from bentomesh_contracts.envelope import CloudEvent, new_chain
-from bentomesh_contracts.events import DeploymentPrefs, HealthAlert, ModelRegistered, StageFailed
-from bentomesh_contracts.kafka import KafkaSettings
-from bentomesh_contracts.publish import build_model_registered, send_event, signed
-from services.mesh.follow import ChainFollower
+from bentomesh_contracts.events import DeploymentPrefs, ModelRegistered
+from bentomesh_contracts.publish import build_model_registered
 
 Say = Callable[[str], None]
 
@@ -137,25 +124,8 @@ def train_examples(directory: Path, runtime: str, say: Say) -> list[Example]:
     ]
 
 
-async def deploy_all(
-    kafka: KafkaSettings, examples: list[Example], on_event: Callable[[Any], None]
-) -> dict[str, CloudEvent[Any]]:
-    """Register every example and wait for each chain's final event, keyed by model name."""
-    follower = ChainFollower(kafka)
-    await follower.start()
-    try:
-        events = {
-            ex.name: signed(new_chain(ex.registration, source="bentomesh/demo")) for ex in examples
-        }
-        for event in events.values():
-            await send_event(event, kafka)
-        done = await follower.until_all_done({e.chainid for e in events.values()}, on_event, 900)
-    finally:
-        await follower.stop()
-    return {name: done[event.chainid] for name, event in events.items()}
-
-
 def call(gateway: str, example: Example) -> tuple[str, int, str]:
+    """Send the example's request through the gateway: its curl line, status and body."""
     url = f"{gateway}/models/{example.name}/{example.route}"
     body = json.dumps(example.body)
     curl = f"curl -s -X POST {url} -H 'content-type: application/json' -d '{body}'"
@@ -163,73 +133,3 @@ def call(gateway: str, example: Example) -> tuple[str, int, str]:
         url, content=body, headers={"content-type": "application/json"}, timeout=60
     )
     return curl, response.status_code, response.text
-
-
-def run(kafka: KafkaSettings, examples: list[Example], say: Say) -> dict[str, CloudEvent[Any]]:
-    started = time.perf_counter()
-
-    def show(event: CloudEvent[Any]) -> None:
-        from services.status.render import summarize
-
-        kind = event.type.removeprefix("bentomesh.").removesuffix(".v1")
-        say(
-            f"{time.perf_counter() - started:6.1f}s  {event.subject or '?':<10} {kind:<18} "
-            f"{summarize(event.data)}"
-        )
-
-    results = asyncio.run(deploy_all(kafka, examples, show))
-    failed = [e for e in results.values() if isinstance(e.data, StageFailed)]
-    if failed:
-        raise RuntimeError("; ".join(f"{e.subject}: {e.data.reason}" for e in failed))
-    return results
-
-
-@dataclass(frozen=True)
-class Outage:
-    model: str
-    rule: str
-    fired_after_s: float
-    resolved_after_s: float
-
-
-def crash(deployment: dict[str, Any]) -> None:
-    """Kill a deployment the hard way: the deployer and the monitor must notice on their own."""
-    if deployment["runtime"] == "process":
-        os.killpg(int(deployment["handle"]), signal.SIGKILL)  # bentoml serve and its workers
-    else:
-        from docker.client import DockerClient
-
-        DockerClient.from_env().containers.get(deployment["handle"]).kill()
-
-
-async def outage(kafka: KafkaSettings, deployment: dict[str, Any], limit_s: float) -> Outage:
-    """Crash one deployment and time its ``HealthAlert`` firing, then resolving (after the
-    deployer restarts it)."""
-    follower = ChainFollower(kafka, (topics.HEALTH_ALERT,))
-    await follower.start()
-    try:
-        started = time.perf_counter()
-        crash(deployment)
-
-        def alert(state: str) -> Callable[[Any], bool]:
-            return lambda e: (
-                isinstance(e.data, HealthAlert)
-                and e.data.deployment_id == deployment["id"]
-                and e.data.state == state
-            )
-
-        fired = await follower.until(alert("firing"), limit_s, "HealthAlert firing")
-        fired_after = time.perf_counter() - started
-        resolved = await follower.until(
-            lambda e: alert("resolved")(e) and e.data.rule == fired.data.rule,
-            limit_s,
-            "HealthAlert resolved",
-        )
-        return Outage(
-            deployment["model"],
-            resolved.data.rule,
-            fired_after,
-            time.perf_counter() - started,
-        )
-    finally:
-        await follower.stop()

@@ -1,0 +1,1 @@
+"""The commands of `bentomesh`, one module per area; `services.cli.main` assembles them."""

@@ -1,0 +1,133 @@
+"""Running the mesh: ``broker``, ``up``, ``demo``, ``ui``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from bentomesh_contracts.kafka import KafkaSettings
+from services.cli.console import console, err, fail, progress_printer, stop_on_sigterm
+from services.mesh.local import LocalMesh
+
+app = typer.Typer()
+
+
+@app.command()
+def broker(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 9092,
+    partitions: Annotated[int, typer.Option(help="Partitions per mesh topic.")] = 3,
+) -> None:
+    """Run the embedded Kafka-protocol broker (Tansu) with the mesh topics, until Ctrl-C."""
+    from services.runtime.embedded_broker import EmbeddedBroker
+    from services.runtime.errors import BrokerUnavailableError
+    from services.runtime.topics import ensure_topics
+
+    stop_on_sigterm()
+    try:
+        with EmbeddedBroker(port) as embedded:
+            settings = KafkaSettings(bootstrap_servers=embedded.bootstrap_servers)
+            created = asyncio.run(ensure_topics(settings, partitions=partitions))
+            console.print(
+                f"broker listening on [bold]{embedded.bootstrap_servers}[/bold] "
+                f"(memory storage, {len(created)} topics created); Ctrl-C stops it"
+            )
+            while True:
+                time.sleep(3600)
+    except BrokerUnavailableError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        console.print("broker stopped")
+
+
+def _status_table(mesh: LocalMesh) -> Table:
+    table = Table(title="BentoMesh", title_justify="left")
+    for column in ("service", "state", "pid", "http", "uptime"):
+        table.add_column(column)
+    broker_state = "embedded" if mesh.broker_is_embedded else "external"
+    broker_pid = str(mesh.broker.pid if mesh.broker else "-")
+    table.add_row("broker", broker_state, broker_pid, mesh.kafka.bootstrap_servers, "")
+    for proc in mesh.processes:
+        state = proc.state()
+        color = "green" if state == "healthy" else "yellow" if state == "starting" else "red"
+        uptime = f"{time.monotonic() - proc.started_at:.0f}s"
+        pid = str(proc.process.pid) if proc.process else "-"
+        table.add_row(proc.info.name, f"[{color}]{state}[/{color}]", pid, proc.url, uptime)
+    return table
+
+
+@app.command()
+def up(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for services.")] = 120.0,
+) -> None:
+    """Start the mesh: the embedded broker (unless one answers) and every service; Ctrl-C stops."""
+    from services.runtime.errors import MeshError
+
+    stop_on_sigterm()
+    mesh = LocalMesh()
+    try:
+        with console.status("starting the mesh") as status:
+            mesh.start(progress_printer(status), timeout=timeout)
+        console.print(f"mesh up; logs in {mesh.log_dir}. Ctrl-C stops it.", markup=False)
+        with Live(_status_table(mesh), console=console, refresh_per_second=1) as live:
+            while True:
+                time.sleep(2)
+                live.update(_status_table(mesh))
+    except MeshError as exc:
+        mesh.stop()
+        fail(str(exc))
+    except KeyboardInterrupt:
+        console.print("stopping")
+        mesh.stop(lambda line: console.print(f"  {line}", markup=False))
+
+
+@app.command()
+def demo(
+    keep_running: Annotated[
+        bool, typer.Option(help="Leave the mesh and the models up until Ctrl-C.")
+    ] = False,
+    runtime: Annotated[str, typer.Option(help="process | docker | auto")] = "process",
+) -> None:
+    """Start the embedded mesh, deploy three example models, and call each endpoint."""
+    from services.demo.run import DemoFailed, run_demo
+
+    stop_on_sigterm()
+    try:
+        run_demo(
+            runtime=runtime,
+            keep_running=keep_running,
+            out=console,
+            status=err.status,
+            progress=progress_printer,
+        )
+    except DemoFailed as exc:
+        fail(str(exc))
+
+
+@app.command()
+def ui(
+    open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open a browser.")] = True,
+) -> None:
+    """The status page of a running mesh (served by the monitor at BENTOMESH_MONITOR_URL)."""
+    import webbrowser
+
+    import httpx
+
+    from services.mesh.client import MeshClient
+
+    client = MeshClient()
+    base = client.monitor_url
+    try:
+        state = client.status()
+    except httpx.HTTPError as exc:
+        fail(f"no monitor at {base} ({exc}); start the mesh with `bentomesh up`")
+    console.print(
+        f"{base}/ui  ({len(state['deployments'])} deployments, {len(state['chains'])} chains)",
+        markup=False,
+    )
+    if open_browser:
+        webbrowser.open(f"{base}/ui")

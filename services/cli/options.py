@@ -1,0 +1,113 @@
+"""The registration options, declared once and shared by ``register``, ``deploy`` and ``build``.
+
+:func:`registration_options` adds them to a command's signature (Typer reads the signature), and
+hands the command one :class:`Registration` instead of ten parameters.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from bentomesh_contracts.events import DeploymentPrefs, ModelRegistered
+from services.cli.console import fail
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ModelPath = Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Model file.")]
+NameOpt = Annotated[str, typer.Option(help="Model name (slug).")]
+VersionOpt = Annotated[str, typer.Option(help="Model version.")]
+TaskOpt = Annotated[str, typer.Option(help="classification | regression | causal")]
+FeaturesOpt = Annotated[
+    str | None, typer.Option(help="Comma-separated feature names, in model order.")
+]
+FrameworkOpt = Annotated[
+    str | None, typer.Option(help="sklearn | xgboost | lightgbm | econml (default: detect)")
+]
+LabelsOpt = Annotated[str | None, typer.Option(help="Comma-separated class names.")]
+CalibrationOpt = Annotated[
+    Path | None, typer.Option(exists=True, help=".npz with X and y for regression intervals.")
+]
+TreatmentOpt = Annotated[str | None, typer.Option(help="Treatment name (causal).")]
+OutcomeOpt = Annotated[str | None, typer.Option(help="Outcome name (causal).")]
+RuntimeOpt = Annotated[str, typer.Option(help="auto | docker | process")]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What the user said about the model on the command line."""
+
+    model_path: ModelPath
+    name: NameOpt
+    version: VersionOpt
+    task: TaskOpt
+    features: FeaturesOpt = None
+    framework: FrameworkOpt = None
+    class_labels: LabelsOpt = None
+    calibration: CalibrationOpt = None
+    treatment: TreatmentOpt = None
+    outcome: OutcomeOpt = None
+
+    def artifact_dirs(self) -> list[str]:
+        """The directories of the files named here (the roots a local mesh must allow)."""
+        paths = [self.model_path] + ([self.calibration] if self.calibration else [])
+        return [str(p.resolve().parent) for p in paths]
+
+    def event_data(self, runtime: str = "auto") -> ModelRegistered:
+        """The ``ModelRegistered`` data for these options, or a clear error and exit."""
+        from pydantic import ValidationError
+
+        from bentomesh_contracts.publish import build_model_registered
+
+        feature_names = split_list(self.features)
+        if not feature_names:
+            fail("--features is required: the feature names in the order the model expects")
+        try:
+            return build_model_registered(
+                self.model_path,
+                name=self.name,
+                version=self.version,
+                task=self.task,  # type: ignore[arg-type]
+                features=feature_names,
+                framework=self.framework,  # type: ignore[arg-type]
+                class_labels=split_list(self.class_labels),
+                calibration_path=self.calibration,
+                treatment=self.treatment,
+                outcome=self.outcome,
+                deployment=DeploymentPrefs(runtime=runtime),
+            )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            fail(f"{field}: {first['msg']}")
+
+
+def split_list(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+_FIELDS = tuple(f.name for f in fields(Registration))
+
+
+def registration_options(command: F) -> F:
+    """Give ``command`` the registration options; it receives them as ``registration``."""
+    own = inspect.signature(command, eval_str=True).parameters
+    shared = inspect.signature(Registration, eval_str=True).parameters
+    params = [*shared.values(), *(p for name, p in own.items() if name != "registration")]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        registration = Registration(**{name: kwargs.pop(name) for name in _FIELDS})
+        return command(registration=registration, **kwargs)
+
+    wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {}
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,1 @@
+"""`bentomesh demo`: three example models through the whole mesh on this machine."""

@@ -1,0 +1,103 @@
+"""A typed client of the mesh's HTTP API (the deployer's and the monitor's routes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.registry import DEFAULT_PORTS
+
+
+class ClientSettings(BaseSettings):
+    """Where the CLI finds a running mesh."""
+
+    model_config = SettingsConfigDict(env_prefix="BENTOMESH_", extra="ignore")
+
+    deployer_url: str = Field(
+        default=f"http://127.0.0.1:{DEFAULT_PORTS['deployer']}",
+        description="The deployer's HTTP API and gateway, for the CLI.",
+    )
+    monitor_url: str = Field(
+        default=f"http://127.0.0.1:{DEFAULT_PORTS['monitor']}",
+        description="The monitor's status API and page, for the CLI.",
+    )
+
+
+class DeploymentView(BaseModel):
+    """One deployment as the deployer reports it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str
+    model: str
+    version: str
+    runtime: str
+    ref: str
+    status: str
+    endpoint: str | None
+    handle: str | None
+    chain_id: str
+    updated_at: float
+
+
+class MeshApiError(Exception):
+    """The mesh answered, and refused (``status`` is the HTTP status)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class MeshClient:
+    """Calls raise ``httpx.HTTPError`` when nothing answers, :class:`MeshApiError` on refusal."""
+
+    def __init__(self, settings: ClientSettings | None = None, *, timeout: float = 10.0) -> None:
+        self.settings = settings or ClientSettings()
+        self.deployer_url = self.settings.deployer_url.rstrip("/")
+        self.monitor_url = self.settings.monitor_url.rstrip("/")
+        self.timeout = timeout
+
+    def deployer_running(self) -> bool:
+        try:
+            response = httpx.get(f"{self.deployer_url}/healthz", timeout=2)
+        except httpx.HTTPError:
+            return False
+        return response.status_code < 300
+
+    def deployments(self, model: str | None = None) -> list[DeploymentView]:
+        params = {"model": model} if model else None
+        response = httpx.get(
+            f"{self.deployer_url}/deployments", params=params, timeout=self.timeout
+        )
+        return [DeploymentView.model_validate(row) for row in _ok(response)]
+
+    def active(self, model: str) -> DeploymentView | None:
+        return next((d for d in self.deployments(model) if d.status == "active"), None)
+
+    def rollback(self, model: str) -> DeploymentView:
+        response = httpx.post(f"{self.deployer_url}/deployments/{model}/rollback", timeout=300)
+        return DeploymentView.model_validate(_ok(response))
+
+    def status(self) -> dict[str, Any]:
+        """The monitor's ``/api/status``: deployments, health, alerts and chains."""
+        response = httpx.get(f"{self.monitor_url}/api/status", timeout=5)
+        body: dict[str, Any] = _ok(response)
+        return body
+
+    def gateway(self, model: str) -> str:
+        """The model's stable endpoint behind the deployer's gateway."""
+        return f"{self.deployer_url}/models/{model}"
+
+
+def _ok(response: httpx.Response) -> Any:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code >= 400:
+        message = body.get("error") if isinstance(body, dict) else None
+        raise MeshApiError(message or response.text or response.reason_phrase, response.status_code)
+    return body
