@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from bentomesh_contracts.events import Framework
+from services.packager.build_context import bento_includes
 
 # what every served model needs, and what each framework adds
 _BASE_PACKAGES = ("numpy", "scipy", "scikit-learn", "joblib", "pydantic")
@@ -80,7 +81,7 @@ class BentoConfig:
     packages: tuple[str, ...]
     models: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
-    include: tuple[str, ...] = ("service.py", "bentomesh_serving.py")
+    include: tuple[str, ...] = field(default_factory=bento_includes)
     container: ContainerConfig = field(default_factory=ContainerConfig)
 
     def to_dict(self) -> dict[str, Any]:

@@ -23,10 +23,11 @@ import psutil
 from bentomesh_contracts.events import BentoBuilt, ModelRegistered
 from services.packager import frameworks, intake
 from services.packager.bentofile import BentoConfig, ContainerConfig, pinned_requirements
+from services.packager.build_context import service_settings, write_build_context
 from services.packager.errors import BuildFailed, InvalidRegistration, VersionConflict
 from services.packager.settings import PackagerSettings
 from services.packager.store import save_model, serving_config
-from services.packager.templates import TEMPLATES, write_build_context
+from services.packager.tasks import TASK_PROFILES
 from services.runtime.children import dying_with_parent
 
 
@@ -73,7 +74,7 @@ def _class_labels(event: ModelRegistered, loaded: frameworks.LoadedModel) -> lis
 
 def _serving_model(loaded: frameworks.LoadedModel, task: str) -> Any:
     """The object the served bento will call, to compute things exactly as it will."""
-    from services.packager.serving.bentomesh_serving import _LightGBMClassifier, _Regressor
+    from services.packager.templates.helpers import _LightGBMClassifier, _Regressor
 
     if loaded.artifact_format == "lightgbm-txt":
         return (
@@ -206,21 +207,21 @@ def package(
     stored = save_model(event, loaded, artifact, config, chain_id=chain_id)
     say(f"model {'reused' if stored.reused else 'saved'} as {stored.tag}")
 
-    template = TEMPLATES[event.task]
+    profile = TASK_PROFILES[event.task]
     options: dict[str, Any] = {}
     if event.task == "regression":
         options["return_intervals"] = scores is not None
     if event.task == "causal" and event.causal is not None:
         options.update(treatment=event.causal.treatment, outcome=event.causal.outcome)
-    source = template.create(
+    service = service_settings(
         model_tag=stored.tag,
         service_name=event.model_name.replace("-", "_"),
         description=f"{event.task} model {event.model_name} version {event.model_version}",
         workers=event.deployment.workers,
-        **options,
+        options=options,
     )
     bento_config = BentoConfig(
-        service=template.service_ref(),
+        service=profile.service_ref,
         name=event.model_name,
         version=event.model_version,
         description=f"BentoMesh {event.task} service for {stored.tag}",
@@ -230,7 +231,7 @@ def package(
             "bentomesh.fingerprint": fingerprint,
             "bentomesh.task": event.task,
             "bentomesh.framework": loaded.framework,
-            "bentomesh.template": template.TEMPLATE,
+            "bentomesh.template": profile.template,
         },
         container=ContainerConfig(base_image=settings.base_image),
     )
@@ -240,7 +241,7 @@ def package(
         prefix=f"bentomesh-build-{event.model_name}-", dir=build_contexts_dir()
     ) as tmp:
         context = Path(tmp)
-        write_build_context(context, source, bento_config.to_yaml())
+        write_build_context(context, service, bento_config.to_yaml())
         say("building bento")
         tag = build_bento(context, event.model_name, event.model_version, settings.build_timeout_s)
     bento = bentoml.bentos.get(tag)

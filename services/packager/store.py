@@ -14,7 +14,7 @@ import numpy as np
 from bentomesh_contracts.events import ModelRegistered
 from services.packager.errors import VersionConflict
 from services.packager.frameworks import LoadedModel
-from services.packager.serving.bentomesh_serving import ARTIFACT_FILES
+from services.packager.templates.helpers import ARTIFACT_FILES
 
 
 @dataclass(frozen=True)

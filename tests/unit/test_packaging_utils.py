@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 from typing import Any
 
@@ -9,35 +10,41 @@ import yaml
 
 from services.cli.compose import ComposeService, compose_yaml
 from services.packager.bentofile import BentoConfig, ContainerConfig, pinned_requirements
-from services.packager.templates import (
-    CausalInferenceServiceTemplate,
-    ClassificationServiceTemplate,
-    RegressionServiceTemplate,
-)
+from services.packager.build_context import service_settings, write_build_context
+from services.packager.tasks import TASK_PROFILES, TEMPLATES_PACKAGE
 
 
 @pytest.mark.parametrize(
-    ("template", "options", "class_name"),
+    ("task", "options", "class_name"),
     [
-        (ClassificationServiceTemplate, {}, "Classifier"),
-        (RegressionServiceTemplate, {"return_intervals": True}, "Regressor"),
-        (
-            CausalInferenceServiceTemplate,
-            {"treatment": "coupon", "outcome": "spend"},
-            "CausalEffects",
-        ),
+        ("classification", {}, "Classifier"),
+        ("regression", {"return_intervals": True}, "Regressor"),
+        ("causal", {"treatment": "coupon", "outcome": "spend"}, "CausalEffects"),
     ],
 )
-def test_templates_generate_valid_python_for_the_model(template, options, class_name) -> None:  # type: ignore[no-untyped-def]
-    source = template.create(
-        model_tag="churn:3", service_name="churn", description='say "hi"', workers=2, **options
+def test_templates_are_modules_configured_by_their_service_file(
+    task: str, options: dict[str, Any], class_name: str, tmp_path: Path
+) -> None:
+    profile = TASK_PROFILES[task]  # type: ignore[index]
+    settings = service_settings(
+        model_tag="churn:3",
+        service_name="churn",
+        description='say "hi"',
+        workers=2,
+        options=options,
     )
-    tree = ast.parse(source)
+    write_build_context(tmp_path, settings, "service: x\n")
+    package = tmp_path / TEMPLATES_PACKAGE
+    tree = ast.parse((package / f"{profile.template}.py").read_text())
     classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
     assert class_name in classes
-    assert 'BentoModel("churn:3")' in source
-    assert "workers=2" in source
-    assert 'say \\"hi\\"' in source
+    assert profile.service_ref == f"{TEMPLATES_PACKAGE}.{profile.template}:{class_name}"
+    assert (package / "helpers.py").is_file()
+    written = json.loads((package / "service.json").read_text())
+    assert written["model_tag"] == "churn:3"
+    assert written["workers"] == 2
+    assert written["description"] == 'say "hi"'
+    assert written["options"] == options
 
 
 def test_bentofile_pins_training_versions_and_builds_offline() -> None:

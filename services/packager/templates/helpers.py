@@ -1,6 +1,6 @@
-"""Serving helpers copied into every bento BentoMesh builds (needs numpy, pydantic, the model lib).
+"""What the templates share: request rows, micro-batching, model loading, the configs.
 
-Kept free of BentoMesh imports so a bento runs without BentoMesh installed.
+Copied into every bento with the templates: no BentoMesh imports.
 """
 
 from __future__ import annotations
@@ -199,3 +199,22 @@ def conformal_quantile(scores: np.ndarray[Any, Any], confidence: float) -> float
 def read_config(model_dir: str | Path) -> dict[str, Any]:
     config: dict[str, Any] = json.loads((Path(model_dir) / "bentomesh.json").read_text())
     return config
+
+
+SERVICE_FILE = "service.json"
+"""Written beside the templates in a bento's build context: the model tag and service options."""
+
+
+def service_settings() -> dict[str, Any]:
+    """This bento's service settings (model tag, name, description, workers, task options)."""
+    path = Path(__file__).with_name(SERVICE_FILE)
+    if not path.is_file():
+        raise RuntimeError(
+            f"{path} is missing: the templates run inside a bento built by the BentoMesh packager"
+        )
+    settings: dict[str, Any] = json.loads(path.read_text())
+    return settings
+
+
+TRAFFIC = {"timeout": 30, "max_concurrency": 512}
+"""BentoML traffic settings of the templates (the causal one allows longer requests)."""
