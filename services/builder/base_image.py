@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from services.builder.docker_image import SERVICE_UID, docker_client
-from services.runtime.errors import MeshError
+from services.errors import BaseImageError
 
 ROOTFS_IMAGE = "bentomesh/debian:{suite}"
 BASE_IMAGE = "bentomesh/python:3.11"
@@ -36,10 +36,6 @@ ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \\
 RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir -U pip
 RUN useradd --uid {uid} --create-home --shell /usr/sbin/nologin bentoml
 """
-
-
-class BaseImageError(MeshError):
-    """The base image could not be made; the message says which step failed."""
 
 
 def host_debian_mirror(sources: tuple[Path, ...] = (Path("/etc/apt"),)) -> str:

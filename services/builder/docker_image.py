@@ -16,7 +16,7 @@ from typing import Any
 
 from bentomesh_contracts.events import BentoBuilt, ImageReady
 from services.builder.settings import BuilderSettings
-from services.runtime.errors import StageError, TransientStageError
+from services.errors import EngineUnavailable, ImageBuildFailed
 
 SERVICE_PORT = 3000
 SERVICE_UID = 1034
@@ -41,14 +41,6 @@ sys.exit(urllib.request.urlopen('http://127.0.0.1:{port}/readyz', timeout=2).sta
 CMD ["/opt/venv/bin/bentoml", "serve", "/home/bentoml/bento", "--host", "0.0.0.0", \\
      "--port", "{port}"]
 """
-
-
-class ImageBuildFailed(StageError):
-    error_type = "ImageBuildFailed"
-
-
-class EngineUnavailable(TransientStageError):
-    error_type = "EngineUnavailable"
 
 
 def docker_client(base_url: str | None = None) -> Any:

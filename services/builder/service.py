@@ -40,7 +40,8 @@ def builder_stage(settings: BuilderSettings | None = None) -> StageSpec[BentoBui
         )
         if backend == "process":
             return process_image(built)
-        from services.builder.docker_image import EngineUnavailable, build_image
+        from services.builder.docker_image import build_image
+        from services.errors import EngineUnavailable
 
         try:
             return await asyncio.to_thread(build_image, built, settings)

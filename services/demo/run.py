@@ -26,16 +26,12 @@ from bentomesh_contracts.events import HealthAlert, StageFailed
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.publish import send_event, signed
 from services.demo.examples import Example, Say, call, train_examples
+from services.errors import DemoFailed, MeshError
 from services.mesh.client import ClientSettings, MeshClient
 from services.mesh.follow import ChainFollower
 from services.mesh.local import LocalMesh
-from services.runtime.errors import MeshError
 from services.runtime.settings import RuntimeSettings
 from services.status.render import summarize
-
-
-class DemoFailed(RuntimeError):
-    """The demo could not complete; the message says which step and where the logs are."""
 
 
 async def deploy_all(

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from bentomesh_contracts.events import Deployed
 from services.deployer.rollout import Deployer
-from services.runtime.errors import StageError
+from services.errors import StageError
 
 
 def deployments_api(

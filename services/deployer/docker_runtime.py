@@ -8,7 +8,7 @@ from typing import Any
 from services.deployer.runtimes import Started, http_ready, owner_id
 from services.deployer.settings import DeployerSettings
 from services.deployer.state import Deployment
-from services.runtime.bento_server import NotReadyError
+from services.errors import NotReadyError
 from services.runtime.ports import free_port
 
 SERVICE_PORT = 3000

@@ -17,15 +17,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from bentomesh_contracts.events import Deployed, ImageReady
-from services.deployer.errors import (
+from services.deployer.runtimes import Runtime
+from services.deployer.state import Deployment, DeploymentStore
+from services.errors import (
     DeployFailed,
     NothingToRollBack,
+    NotReadyError,
     RuntimeUnavailable,
     Superseded,
 )
-from services.deployer.runtimes import Runtime
-from services.deployer.state import Deployment, DeploymentStore
-from services.runtime.bento_server import NotReadyError
 
 logger = logging.getLogger("bentomesh.deployer")
 

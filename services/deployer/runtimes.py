@@ -18,7 +18,8 @@ from urllib.parse import urlparse
 import httpx
 
 from services.deployer.state import Deployment
-from services.runtime.bento_server import LocalBentoServer, NotReadyError
+from services.errors import NotReadyError
+from services.runtime.bento_server import LocalBentoServer
 from services.runtime.ports import free_port
 
 OWNER_ENV = "BENTOMESH_DEPLOYER_OWNER"

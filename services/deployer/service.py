@@ -6,8 +6,8 @@ import asyncio
 
 from bentomesh_contracts.envelope import CloudEvent, chain_time
 from bentomesh_contracts.events import Deployed, ImageReady
-from services.deployer.errors import RuntimeUnavailable
 from services.deployer.rollout import Deployer
+from services.errors import RuntimeUnavailable
 from services.runtime.engine import engine_unreachable
 from services.runtime.stage import StageSpec
 

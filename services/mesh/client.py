@@ -8,6 +8,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.errors import MeshApiError
 from services.registry import DEFAULT_PORTS
 
 
@@ -41,14 +42,6 @@ class DeploymentView(BaseModel):
     handle: str | None
     chain_id: str
     updated_at: float
-
-
-class MeshApiError(Exception):
-    """The mesh answered, and refused (``status`` is the HTTP status)."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class MeshClient:

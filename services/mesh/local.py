@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 
 from bentomesh_contracts.kafka import KafkaSettings
+from services.errors import BrokerUnavailableError, MeshError
 from services.registry import SERVICES, ServiceInfo
 from services.runtime.embedded_broker import EmbeddedBroker
-from services.runtime.errors import BrokerUnavailableError, MeshError
 from services.runtime.ports import free_port, port_open
 from services.runtime.settings import RuntimeSettings
 from services.runtime.topics import ensure_topics

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bentomesh_contracts.events import Framework, Task
-from services.packager.errors import (
+from services.errors import (
     FeatureCountMismatch,
     TaskMismatch,
     UnknownFramework,

@@ -10,7 +10,7 @@ import hashlib
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from services.packager.errors import ArtifactMissing, DigestMismatch, PathNotAllowed
+from services.errors import ArtifactMissing, DigestMismatch, PathNotAllowed
 
 
 def parse_roots(value: str) -> tuple[Path, ...]:

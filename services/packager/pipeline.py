@@ -21,10 +21,10 @@ import numpy as np
 import psutil
 
 from bentomesh_contracts.events import BentoBuilt, ModelRegistered
+from services.errors import BuildFailed, InvalidRegistration, VersionConflict
 from services.packager import frameworks, intake
 from services.packager.bentofile import BentoConfig, ContainerConfig, pinned_requirements
 from services.packager.build_context import service_settings, write_build_context
-from services.packager.errors import BuildFailed, InvalidRegistration, VersionConflict
 from services.packager.settings import PackagerSettings
 from services.packager.store import save_model, serving_config
 from services.packager.tasks import TASK_PROFILES

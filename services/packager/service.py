@@ -9,18 +9,12 @@ from collections.abc import Callable
 from bentomesh_contracts.envelope import CloudEvent
 from bentomesh_contracts.events import BentoBuilt, ModelRegistered
 from bentomesh_contracts.signing import SignatureError, SigningSettings, verify
+from services.errors import Unauthorized
 from services.packager.pipeline import package
 from services.packager.settings import PackagerSettings
-from services.runtime.errors import StageError
 from services.runtime.stage import StageSpec
 
 logger = logging.getLogger("bentomesh.packager")
-
-
-class Unauthorized(StageError):
-    """A registration without a valid signature while the mesh requires one."""
-
-    error_type = "Unauthorized"
 
 
 def packager_stage(

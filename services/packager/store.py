@@ -12,7 +12,7 @@ import bentoml
 import numpy as np
 
 from bentomesh_contracts.events import ModelRegistered
-from services.packager.errors import VersionConflict
+from services.errors import VersionConflict
 from services.packager.frameworks import LoadedModel
 from services.packager.templates.helpers import ARTIFACT_FILES
 

@@ -12,12 +12,8 @@ from types import TracebackType
 
 import httpx
 
-from services.runtime.errors import MeshError
+from services.errors import NotReadyError
 from services.runtime.ports import free_port
-
-
-class NotReadyError(MeshError):
-    """The service did not answer ``/readyz`` in time, or exited."""
 
 
 class LocalBentoServer:

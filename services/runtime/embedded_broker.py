@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from services.runtime.errors import BrokerUnavailableError
+from services.errors import BrokerUnavailableError
 from services.runtime.ports import free_port, port_open
 
 

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from services.runtime.errors import TransientStageError
+from services.errors import TransientStageError
 
 T = TypeVar("T")
 logger = logging.getLogger("bentomesh.retry")

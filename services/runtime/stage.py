@@ -35,8 +35,8 @@ from bentomesh_contracts.envelope import CloudEvent, follow_up
 from bentomesh_contracts.errors import EventDecodeError
 from bentomesh_contracts.events import EventData, Stage, StageFailed
 from bentomesh_contracts.pipeline import stage as pipeline_stage
+from services.errors import StageError
 from services.runtime.dead_letter import DeadLetter
-from services.runtime.errors import StageError
 from services.runtime.retry import RetryPolicy, with_retries
 from services.runtime.settings import RuntimeSettings
 

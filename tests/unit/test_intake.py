@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from services.packager.errors import ArtifactMissing, DigestMismatch, PathNotAllowed
+from services.errors import ArtifactMissing, DigestMismatch, PathNotAllowed
 from services.packager.intake import parse_roots, resolve_artifact, verify_digest
 
 

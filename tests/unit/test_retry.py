@@ -7,8 +7,8 @@ import random
 import pytest
 import requests
 
+from services.errors import StageError, TransientStageError
 from services.runtime.engine import engine_unreachable
-from services.runtime.errors import StageError, TransientStageError
 from services.runtime.retry import RetryPolicy, with_retries
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from bentomesh_contracts.events import DeploymentPrefs, ImageReady
-from services.deployer.errors import RuntimeUnavailable, Superseded
 from services.deployer.rollout import Deployer, RolloutSettings
 from services.deployer.runtimes import Runtime, Started
 from services.deployer.state import Deployment, DeploymentStore
+from services.errors import RuntimeUnavailable, Superseded
 
 
 class MemoryRuntime:

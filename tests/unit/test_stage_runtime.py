@@ -19,9 +19,9 @@ from bentomesh_contracts import (
 )
 from bentomesh_contracts.envelope import CloudEvent
 from bentomesh_contracts.kafka import KafkaSettings
+from services.errors import StageError
 from services.runtime.broker import create_broker
 from services.runtime.dead_letter import dlq_headers
-from services.runtime.errors import StageError
 from services.runtime.stage import StageSpec, stage_router
 
 

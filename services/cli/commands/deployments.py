@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from services.cli.console import Output, OutputOpt, console, err, fail, print_json_lines
-from services.mesh.client import MeshApiError, MeshClient
+from services.errors import MeshApiError
+from services.mesh.client import MeshClient
 
 app = typer.Typer()
 

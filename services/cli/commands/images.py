@@ -22,8 +22,8 @@ def base_image(
     force: Annotated[bool, typer.Option(help="Rebuild even if it exists.")] = False,
 ) -> None:
     """Build the local Python base image of model images (debootstrap + docker import)."""
-    from services.builder.base_image import BaseImageError, build_base_image
-    from services.runtime.errors import StageError
+    from services.builder.base_image import build_base_image
+    from services.errors import BaseImageError, StageError
 
     try:
         with err.status("building the base image") as status:
@@ -47,7 +47,7 @@ def containerize(
 
     from services.builder.docker_image import containerize as build
     from services.builder.settings import BuilderSettings
-    from services.runtime.errors import StageError
+    from services.errors import StageError
 
     try:
         bento = bentoml.bentos.get(bento_tag)

@@ -23,8 +23,8 @@ def broker(
     partitions: Annotated[int, typer.Option(help="Partitions per mesh topic.")] = 3,
 ) -> None:
     """Run the embedded Kafka-protocol broker (Tansu) with the mesh topics, until Ctrl-C."""
+    from services.errors import BrokerUnavailableError
     from services.runtime.embedded_broker import EmbeddedBroker
-    from services.runtime.errors import BrokerUnavailableError
     from services.runtime.topics import ensure_topics
 
     stop_on_sigterm()
@@ -65,7 +65,7 @@ def up(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for services.")] = 120.0,
 ) -> None:
     """Start the mesh: the embedded broker (unless one answers) and every service; Ctrl-C stops."""
-    from services.runtime.errors import MeshError
+    from services.errors import MeshError
 
     stop_on_sigterm()
     mesh = LocalMesh()
@@ -93,7 +93,8 @@ def demo(
     runtime: Annotated[str, typer.Option(help="process | docker | auto")] = "process",
 ) -> None:
     """Start the embedded mesh, deploy three example models, and call each endpoint."""
-    from services.demo.run import DemoFailed, run_demo
+    from services.demo.run import run_demo
+    from services.errors import DemoFailed
 
     stop_on_sigterm()
     try:

@@ -46,11 +46,11 @@ def deploy(
     from bentomesh_contracts.envelope import new_chain
     from bentomesh_contracts.events import Deployed, StageFailed
     from bentomesh_contracts.publish import signed
+    from services.errors import MeshError
     from services.mesh.client import ClientSettings, MeshClient
     from services.mesh.follow import send_and_follow
     from services.mesh.local import LocalMesh
     from services.packager.tasks import sample_request
-    from services.runtime.errors import MeshError
     from services.status.render import short_type, summarize
 
     data = registration.event_data(runtime)
@@ -111,9 +111,9 @@ def deploy(
 @registration_options
 def build(registration: Registration) -> None:
     """Package a model into a bento without Kafka (for CI pipelines); prints the bento tag."""
+    from services.errors import StageError
     from services.packager.pipeline import package
     from services.packager.settings import PackagerSettings
-    from services.runtime.errors import StageError
 
     data = registration.event_data()
     settings = PackagerSettings()
@@ -142,7 +142,8 @@ def serve(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 3000,
 ) -> None:
     """Serve one bento locally until Ctrl-C."""
-    from services.runtime.bento_server import LocalBentoServer, NotReadyError
+    from services.errors import NotReadyError
+    from services.runtime.bento_server import LocalBentoServer
 
     stop_on_sigterm()
     server = LocalBentoServer(bento_tag, port=port)
