@@ -23,7 +23,7 @@ from services.monitor.settings import MonitorSettings
 from services.monitor.sinks import log_handler, webhook_handler
 from services.monitor.snapshot import status_snapshot
 from services.runtime.app import create_service_app
-from services.runtime.stage import StageMetrics
+from services.runtime.metrics import StageMetrics
 from services.status.chains import ChainBook
 from services.status.web import api_app, page_app
 

@@ -11,8 +11,9 @@ from prometheus_client import CollectorRegistry, make_asgi_app
 
 from bentomesh_contracts.kafka import KafkaSettings
 from services.runtime.broker import create_broker
+from services.runtime.metrics import StageMetrics
 from services.runtime.settings import RuntimeSettings
-from services.runtime.stage import StageMetrics, StageSpec, stage_router
+from services.runtime.stage import StageSpec, stage_router
 from services.runtime.topics import ensure_topics
 
 RouterFactory = Callable[[Callable[[], KafkaBroker], StageMetrics], KafkaRouter]

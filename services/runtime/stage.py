@@ -27,7 +27,6 @@ from typing import Any, Generic, TypeVar
 from faststream import AckPolicy
 from faststream._internal.middlewares import BaseMiddleware
 from faststream.kafka import KafkaBroker, KafkaResponse, KafkaRouter
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from bentomesh_contracts import topics
 from bentomesh_contracts.codec import CONTENT_TYPE, decode_as, encode, partition_key
@@ -37,6 +36,7 @@ from bentomesh_contracts.events import EventData, Stage, StageFailed
 from bentomesh_contracts.pipeline import stage as pipeline_stage
 from services.errors import StageError
 from services.runtime.dead_letter import DeadLetter
+from services.runtime.metrics import StageMetrics
 from services.runtime.retry import RetryPolicy, with_retries
 from services.runtime.settings import RuntimeSettings
 
@@ -46,32 +46,6 @@ OutT = TypeVar("OutT", bound=EventData)
 logger = logging.getLogger("bentomesh.stage")
 
 _HEADERS = {"content-type": CONTENT_TYPE}
-
-
-class StageMetrics:
-    """Per-service counters in the service's own registry."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
-        self.events = Counter(
-            "bentomesh_stage_events",
-            "Events consumed by outcome (produced, failed, dead_lettered).",
-            ["stage", "outcome"],
-            registry=registry,
-        )
-        self.seconds = Histogram(
-            "bentomesh_stage_handling_seconds",
-            "Wall time from receiving an event to committing it.",
-            ["stage"],
-            registry=registry,
-            buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600),
-        )
-        self.in_flight = Gauge(
-            "bentomesh_stage_in_flight",
-            "Events being handled right now (at most the stage's concurrency).",
-            ["stage"],
-            registry=registry,
-        )
 
 
 @dataclass(frozen=True)
