@@ -64,7 +64,21 @@ def require(available: bool, what: str, how: str) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--soak", action="store_true", help="Longer fault rounds (local soak).")
+    parser.addoption(
+        "--soak",
+        action="store_true",
+        help="Run the soak tests (tests/soak) and longer fault rounds; off in the default run.",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Soak tests run only with ``--soak``: deselected (not skipped) in the default run."""
+    if config.getoption("--soak"):
+        return
+    soak = [item for item in items if item.get_closest_marker("soak")]
+    if soak:
+        config.hook.pytest_deselected(items=soak)
+        items[:] = [item for item in items if not item.get_closest_marker("soak")]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -36,7 +36,7 @@ from services.runtime.settings import RuntimeSettings
 from tests.integration.faults.report import FaultRow
 from tests.kafka_helpers import Collector
 
-pytestmark = [pytest.mark.faults, pytest.mark.integration]
+pytestmark = [pytest.mark.soak, pytest.mark.faults, pytest.mark.integration]
 
 MODELS = tuple(f"burst-{i}" for i in range(8))
 VERSIONS = 25  # 8 models x 25 versions = 200 registrations
