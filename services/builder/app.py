@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from faststream.asgi import AsgiFastStream
 
+from bentomesh_contracts.events import BentoBuilt, ImageReady
+from bentomesh_contracts.kafka import KafkaSettings
+from services.builder.backend import docker_available
 from services.builder.service import builder_stage
 from services.builder.settings import BuilderSettings
 from services.runtime.app import create_stage_app
 
 
-def create_app(settings: BuilderSettings | None = None) -> AsgiFastStream:
-    return create_stage_app(builder_stage(settings))
+def create_app(
+    settings: BuilderSettings | None = None,
+    *,
+    kafka: KafkaSettings | None = None,
+    engine_up: Callable[[str | None], bool] = docker_available,
+    build: Callable[[BentoBuilt, BuilderSettings], ImageReady] | None = None,
+) -> AsgiFastStream:
+    """The builder service; ``engine_up`` and ``build`` replace the Docker engine in tests."""
+    return create_stage_app(builder_stage(settings, engine_up=engine_up, build=build), kafka=kafka)
 
 
 def __getattr__(name: str) -> AsgiFastStream:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from bentomesh_contracts.envelope import CloudEvent
 from bentomesh_contracts.events import BentoBuilt, ImageReady
 from services.builder.backend import choose_backend, docker_available
 from services.builder.settings import BuilderSettings
+from services.errors import EngineUnavailable
 from services.runtime.engine import engine_unreachable
 from services.runtime.stage import StageSpec
 
@@ -28,23 +30,33 @@ def process_image(built: BentoBuilt) -> ImageReady:
     )
 
 
-def builder_stage(settings: BuilderSettings | None = None) -> StageSpec[BentoBuilt, ImageReady]:
+def _docker_build(built: BentoBuilt, settings: BuilderSettings) -> ImageReady:
+    from services.builder.docker_image import build_image  # imports the Docker SDK
+
+    return build_image(built, settings)
+
+
+def builder_stage(
+    settings: BuilderSettings | None = None,
+    *,
+    engine_up: Callable[[str | None], bool] = docker_available,
+    build: Callable[[BentoBuilt, BuilderSettings], ImageReady] | None = None,
+) -> StageSpec[BentoBuilt, ImageReady]:
+    """``engine_up`` and ``build`` are the seams to the Docker engine."""
     settings = settings or BuilderSettings()
 
     async def handle(event: CloudEvent[BentoBuilt]) -> ImageReady:
         built = event.data
-        engine = await asyncio.to_thread(docker_available, settings.docker_host)
+        engine = await asyncio.to_thread(engine_up, settings.docker_host)
         backend = choose_backend(built.deployment.runtime, settings.runtime, engine)
         logger.info(
             "%s: backend %s (engine %s)", event.subject, backend, "up" if engine else "unreachable"
         )
         if backend == "process":
             return process_image(built)
-        from services.builder.docker_image import build_image
-        from services.errors import EngineUnavailable
-
+        run_build = build or _docker_build
         try:
-            return await asyncio.to_thread(build_image, built, settings)
+            return await asyncio.to_thread(run_build, built, settings)
         except Exception as exc:
             if engine_unreachable(exc) and not isinstance(exc, EngineUnavailable):
                 raise EngineUnavailable(f"Docker engine went away during the build: {exc}") from exc

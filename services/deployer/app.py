@@ -10,6 +10,7 @@ from typing import Any
 
 from bentomesh_contracts.envelope import new_chain
 from bentomesh_contracts.events import Deployed
+from bentomesh_contracts.kafka import KafkaSettings
 from services.deployer.api import deployments_api
 from services.deployer.gateway import Gateway
 from services.deployer.rollout import Deployer, RolloutSettings
@@ -47,9 +48,15 @@ def create_deployer(settings: DeployerSettings) -> Deployer:
     )
 
 
-def create_app(settings: DeployerSettings | None = None) -> Any:
+def create_app(
+    settings: DeployerSettings | None = None,
+    *,
+    kafka: KafkaSettings | None = None,
+    deployer: Deployer | None = None,
+) -> Any:
+    """The deployer service; ``deployer`` (its store and runtimes) is the seam for tests."""
     settings = settings or DeployerSettings()
-    deployer = create_deployer(settings)
+    deployer = deployer or create_deployer(settings)
     spec = deployer_stage(deployer)
     gateway = Gateway(deployer.store)
     supervision: list[asyncio.Task[None]] = []
@@ -75,7 +82,7 @@ def create_app(settings: DeployerSettings | None = None) -> Any:
         if settings.stop_deployments_on_exit:
             await asyncio.to_thread(deployer.stop_all)
 
-    app = create_stage_app(spec)
+    app = create_stage_app(spec, kafka=kafka)
     app.on_startup(on_startup)
     app.on_shutdown(on_shutdown)
 

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from faststream.asgi import AsgiFastStream
 
-from services.packager.service import packager_stage
+from bentomesh_contracts.kafka import KafkaSettings
+from services.packager.pipeline import package
+from services.packager.service import Package, packager_stage
 from services.packager.settings import PackagerSettings
 from services.runtime.app import create_stage_app
 
 
-def create_app(settings: PackagerSettings | None = None) -> AsgiFastStream:
-    return create_stage_app(packager_stage(settings))
+def create_app(
+    settings: PackagerSettings | None = None,
+    *,
+    kafka: KafkaSettings | None = None,
+    package: Package = package,
+) -> AsgiFastStream:
+    """The packager service; ``package`` replaces the model store and builds in unit tests."""
+    return create_stage_app(packager_stage(settings, package=package), kafka=kafka)
 
 
 def __getattr__(name: str) -> AsgiFastStream:

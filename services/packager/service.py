@@ -10,16 +10,21 @@ from bentomesh_contracts.envelope import CloudEvent
 from bentomesh_contracts.events import BentoBuilt, ModelRegistered
 from bentomesh_contracts.signing import SignatureError, SigningSettings, verify
 from services.errors import Unauthorized
-from services.packager.pipeline import package
+from services.packager.pipeline import PackagedBento, package
 from services.packager.settings import PackagerSettings
 from services.runtime.stage import StageSpec
 
 logger = logging.getLogger("bentomesh.packager")
 
 
+Package = Callable[..., PackagedBento]
+"""``package(registration, *, chain_id, settings, progress)``: the packaging pipeline's shape."""
+
+
 def packager_stage(
-    settings: PackagerSettings | None = None,
+    settings: PackagerSettings | None = None, *, package: Package = package
 ) -> StageSpec[ModelRegistered, BentoBuilt]:
+    """``package`` is the seam to the model store and ``bentoml build``."""
     settings = settings or PackagerSettings()
 
     async def handle(event: CloudEvent[ModelRegistered]) -> BentoBuilt:

@@ -49,11 +49,14 @@ def create_service_app(
     )
 
 
-def create_stage_app(spec: StageSpec[Any, Any]) -> AsgiFastStream:
+def create_stage_app(
+    spec: StageSpec[Any, Any], *, kafka: KafkaSettings | None = None
+) -> AsgiFastStream:
     """A service that is one stage: its router in its own app (packager, builder, deployer)."""
     return create_service_app(
         spec.stage,
         lambda broker_ref, metrics: stage_router(spec, broker_ref=broker_ref, metrics=metrics),
+        kafka=kafka,
     )
 
 

@@ -1,0 +1,38 @@
+"""In-memory doubles behind the services' seams, for unit tests only."""
+
+from __future__ import annotations
+
+from services.deployer.runtimes import Started
+from services.deployer.state import Deployment
+
+
+class MemoryRuntime:
+    """Starts nothing; every started handle is alive until stopped."""
+
+    def __init__(self, *, fail_start: bool = False) -> None:
+        self.fail_start = fail_start
+        self.running: set[str] = set()
+        self.count = 0
+
+    def start(self, deployment: Deployment) -> Started:
+        if self.fail_start:
+            raise ConnectionError("engine went away")
+        self.count += 1
+        handle = f"h{self.count}"
+        self.running.add(handle)
+        return Started(endpoint=f"http://127.0.0.1:{9000 + self.count}", handle=handle)
+
+    def wait_ready(self, started: Started, timeout: float) -> None:
+        return None
+
+    def alive(self, handle: str) -> bool:
+        return handle in self.running
+
+    def stop(self, handle: str) -> None:
+        self.running.discard(handle)
+
+    def logs(self, deployment: Deployment, lines: int = 30) -> str:
+        return ""
+
+    def sweep(self, keep: dict[str, str]) -> list[str]:
+        return []
