@@ -30,9 +30,16 @@ from services.status.web import api_app, page_app
 logger = logging.getLogger("bentomesh.monitor")
 
 
-def create_app(settings: MonitorSettings | None = None) -> Any:
+def create_app(
+    settings: MonitorSettings | None = None,
+    *,
+    kafka: KafkaSettings | None = None,
+    monitor: HealthMonitor | None = None,
+) -> Any:
+    """The monitor service; ``monitor`` (its checks and their HTTP client) is the seam for tests."""
     settings = settings or MonitorSettings()
-    monitor = HealthMonitor(
+    kafka = kafka or KafkaSettings()
+    monitor = monitor or HealthMonitor(
         check_interval=settings.interval_s,
         rules=settings.rules(),
         concurrency=settings.concurrency,
@@ -59,6 +66,7 @@ def create_app(settings: MonitorSettings | None = None) -> Any:
     app = create_service_app(
         "monitor",
         routers,
+        kafka=kafka,
         routes=[
             ("/ui", page_app()),
             ("/api/status", api_app(lambda: status_snapshot(monitor, watch, chains))),
@@ -67,7 +75,7 @@ def create_app(settings: MonitorSettings | None = None) -> Any:
 
     async def start_checks() -> None:
         try:
-            firing = await restore_alerts(KafkaSettings(), monitor.book)
+            firing = await restore_alerts(kafka, monitor.book)
             logger.info("took up %d firing alerts from %s", firing, topics.HEALTH_ALERT)
         except Exception:
             logger.exception("could not read past alerts; starting with none firing")
