@@ -126,8 +126,8 @@ async def send_event(event: CloudEvent[Any], settings: KafkaSettings | None = No
 
     settings = settings or KafkaSettings()
     producer = AIOKafkaProducer(acks="all", **settings.aiokafka_kwargs())
-    await producer.start()
     try:
+        await producer.start()  # inside: a failed start still stops (closes) the producer
         await producer.send_and_wait(
             type(event.data).TOPIC,
             encode(event),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 from collections.abc import Callable, Iterable
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -18,6 +18,15 @@ err = Console(stderr=True, highlight=False, emoji=False)
 Progress = Callable[[str], None]
 
 
+class ExitCode(IntEnum):
+    """What ``bentomesh`` exits with (documented in the README)."""
+
+    OK = 0
+    FAILED = 1  # the command ran and the outcome is a failure (a stage failed, bad input)
+    USAGE = 2  # the command line or a setting is wrong
+    UNREACHABLE = 3  # a dependency does not answer: broker, deployer, monitor, Docker engine
+
+
 class Output(StrEnum):
     table = "table"
     json = "json"
@@ -28,7 +37,7 @@ OutputOpt = Annotated[
 ]
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
+def fail(message: str, code: int = ExitCode.FAILED) -> NoReturn:
     """Print ``error: message`` as plain text (never read as markup) and exit with ``code``."""
     err.print(Text("error: ", style="red") + Text(message))
     raise typer.Exit(code)

@@ -71,8 +71,8 @@ def select(letters: Iterable[Letter], refs: Iterable[str], reason: str | None) -
 async def replay(settings: KafkaSettings, letters: list[Letter]) -> int:
     """Send each letter's original bytes back to its source topic; returns how many were sent."""
     producer = AIOKafkaProducer(acks="all", **settings.aiokafka_kwargs())
-    await producer.start()
     try:
+        await producer.start()
         for letter in letters:
             if letter.source_topic not in topics.ALL_TOPICS:
                 raise ValueError(f"dead letter {letter.ref} names no mesh source topic")

@@ -10,33 +10,74 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
 from bentomesh_contracts.events import DeploymentPrefs, ModelRegistered
-from services.cli.console import fail
+from services.cli.console import ExitCode, fail
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+class TaskChoice(StrEnum):
+    classification = "classification"
+    regression = "regression"
+    causal = "causal"
+
+
+class FrameworkChoice(StrEnum):
+    sklearn = "sklearn"
+    xgboost = "xgboost"
+    lightgbm = "lightgbm"
+    econml = "econml"
+
+
+class RuntimeChoice(StrEnum):
+    auto = "auto"
+    docker = "docker"
+    process = "process"
+
+
 ModelPath = Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Model file.")]
-NameOpt = Annotated[str, typer.Option(help="Model name (slug).")]
-VersionOpt = Annotated[str, typer.Option(help="Model version.")]
-TaskOpt = Annotated[str, typer.Option(help="classification | regression | causal")]
+NameOpt = Annotated[
+    str, typer.Option("--model", "--name", "-m", help="Model name: lowercase, digits, '-'.")
+]
+VersionOpt = Annotated[str, typer.Option(help="Model version, e.g. 3 or 2026-11.1.")]
+TaskOpt = Annotated[TaskChoice, typer.Option(help="What the model does.")]
 FeaturesOpt = Annotated[
-    str | None, typer.Option(help="Comma-separated feature names, in model order.")
+    str,
+    typer.Option(help="Comma-separated feature names, in the order the model takes them."),
 ]
 FrameworkOpt = Annotated[
-    str | None, typer.Option(help="sklearn | xgboost | lightgbm | econml (default: detect)")
+    FrameworkChoice | None, typer.Option(help="Model library.", show_default="detected")
 ]
-LabelsOpt = Annotated[str | None, typer.Option(help="Comma-separated class names.")]
+LabelsOpt = Annotated[
+    str | None, typer.Option(help="Comma-separated class names.", show_default="from the model")
+]
 CalibrationOpt = Annotated[
     Path | None, typer.Option(exists=True, help=".npz with X and y for regression intervals.")
 ]
 TreatmentOpt = Annotated[str | None, typer.Option(help="Treatment name (causal).")]
 OutcomeOpt = Annotated[str | None, typer.Option(help="Outcome name (causal).")]
-RuntimeOpt = Annotated[str, typer.Option(help="auto | docker | process")]
+RuntimeOpt = Annotated[RuntimeChoice, typer.Option(help="Where the model runs.")]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name.")]
+
+FLAGS = {
+    "model_name": "--model",
+    "model_version": "--version",
+    "task": "--task",
+    "features": "--features",
+    "framework": "--framework",
+    "class_labels": "--class-labels",
+    "calibration": "--calibration",
+    "causal": "--treatment/--outcome",
+    "deployment": "--runtime",
+    "artifact_uri": "--model-path",
+}
+"""Which flag sets which field of ModelRegistered: errors name the flag, not the field."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +88,7 @@ class Registration:
     name: NameOpt
     version: VersionOpt
     task: TaskOpt
-    features: FeaturesOpt = None
+    features: FeaturesOpt
     framework: FrameworkOpt = None
     class_labels: LabelsOpt = None
     calibration: CalibrationOpt = None
@@ -59,7 +100,7 @@ class Registration:
         paths = [self.model_path] + ([self.calibration] if self.calibration else [])
         return [str(p.resolve().parent) for p in paths]
 
-    def event_data(self, runtime: str = "auto") -> ModelRegistered:
+    def event_data(self, runtime: RuntimeChoice = RuntimeChoice.auto) -> ModelRegistered:
         """The ``ModelRegistered`` data for these options, or a clear error and exit."""
         from pydantic import ValidationError
 
@@ -67,25 +108,25 @@ class Registration:
 
         feature_names = split_list(self.features)
         if not feature_names:
-            fail("--features is required: the feature names in the order the model expects")
+            fail("--features: give the feature names in the order the model takes them", 2)
         try:
             return build_model_registered(
                 self.model_path,
                 name=self.name,
                 version=self.version,
-                task=self.task,  # type: ignore[arg-type]
+                task=self.task.value,
                 features=feature_names,
-                framework=self.framework,  # type: ignore[arg-type]
+                framework=self.framework.value if self.framework else None,
                 class_labels=split_list(self.class_labels),
                 calibration_path=self.calibration,
                 treatment=self.treatment,
                 outcome=self.outcome,
-                deployment=DeploymentPrefs(runtime=runtime),
+                deployment=DeploymentPrefs(runtime=runtime.value),
             )
         except ValidationError as exc:
             first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            fail(f"{field}: {first['msg']}")
+            flag = FLAGS.get(str(first["loc"][0]), ".".join(map(str, first["loc"])))
+            fail(f"{flag} {first.get('input')!r} is not valid: {first['msg']}", ExitCode.USAGE)
 
 
 def split_list(text: str | None) -> list[str] | None:

@@ -40,9 +40,9 @@ async def tail_events(
     consumer = AIOKafkaConsumer(
         enable_auto_commit=False, fetch_max_wait_ms=50, **settings.aiokafka_kwargs()
     )
-    await consumer.start()
     printed = 0
     try:
+        await consumer.start()  # inside: a failed start still stops (closes) the consumer
         partitions = [
             TopicPartition(t, p)
             for t in topic_names

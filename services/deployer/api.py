@@ -27,8 +27,9 @@ def deployments_api(
 
     async def rollback(request: Request) -> JSONResponse:
         model = request.path_params["model"]
+        to_version = request.query_params.get("to_version") or None
         try:
-            deployment = await asyncio.to_thread(deployer.rollback, model)
+            deployment = await asyncio.to_thread(deployer.rollback, model, to_version)
         except StageError as exc:
             return JSONResponse(
                 {"error": exc.reason, "error_type": exc.error_type}, status_code=409

@@ -187,17 +187,35 @@ class Deployer:
                 self.runtime(deployment.runtime).stop(deployment.handle)
         self.store.update(deployment.id, status="failed", detail=reason)
 
-    def rollback(self, model: str) -> Deployment:
-        """Serve the version that the active one replaced again (a new deployment of it)."""
+    def rollback(self, model: str, to_version: str | None = None) -> Deployment:
+        """Serve again the version the active one replaced, or ``to_version`` (one the model
+        served before), as a new deployment of it."""
         with self._lock:
-            return self._rollback(model)
+            return self._rollback(model, to_version)
 
-    def _rollback(self, model: str) -> Deployment:
+    def _target_of(self, current: Deployment, to_version: str | None) -> Deployment:
+        if to_version is None:
+            previous = self.store.get(current.replaced_id) if current.replaced_id else None
+            if previous is None:
+                raise NothingToRollBack(f"{current.model} has no earlier version to roll back to")
+            return previous
+        if to_version == current.version:
+            raise NothingToRollBack(f"{current.model} already serves version {to_version}")
+        served = [d for d in self.store.history(current.model) if d.status == "replaced"]
+        matching = [d for d in served if d.version == to_version]
+        if not matching:
+            versions = sorted({d.version for d in served}) or ["none"]
+            raise NothingToRollBack(
+                f"{current.model} never served version {to_version}; earlier versions it served: "
+                + ", ".join(versions)
+            )
+        return matching[-1]
+
+    def _rollback(self, model: str, to_version: str | None) -> Deployment:
         current = self.store.active(model)
-        if current is None or current.replaced_id is None:
-            raise NothingToRollBack(f"{model} has no earlier version to roll back to")
-        previous = self.store.get(current.replaced_id)
-        assert previous is not None
+        if current is None:
+            raise NothingToRollBack(f"{model} has no active deployment to roll back")
+        previous = self._target_of(current, to_version)
         now = time.time()
         again = Deployment(
             id=f"{model}-{previous.version}-{uuid.uuid4().hex[:8]}",

@@ -70,8 +70,11 @@ class MeshClient:
     def active(self, model: str) -> DeploymentView | None:
         return next((d for d in self.deployments(model) if d.status == "active"), None)
 
-    def rollback(self, model: str) -> DeploymentView:
-        response = httpx.post(f"{self.deployer_url}/deployments/{model}/rollback", timeout=300)
+    def rollback(self, model: str, to_version: str | None = None) -> DeploymentView:
+        params = {"to_version": to_version} if to_version else None
+        response = httpx.post(
+            f"{self.deployer_url}/deployments/{model}/rollback", params=params, timeout=300
+        )
         return DeploymentView.model_validate(_ok(response))
 
     def status(self) -> dict[str, Any]:

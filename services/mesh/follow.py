@@ -29,7 +29,11 @@ class ChainFollower:
         self.consumer = AIOKafkaConsumer(
             enable_auto_commit=False, fetch_max_wait_ms=20, **self.settings.aiokafka_kwargs()
         )
-        await self.consumer.start()
+        try:
+            await self.consumer.start()
+        except BaseException:
+            await self.consumer.stop()
+            raise
         await self.consumer._client.force_metadata_update()
         parts = [
             TopicPartition(t, p)

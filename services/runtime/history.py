@@ -13,8 +13,8 @@ from bentomesh_contracts.kafka import KafkaSettings
 async def read_topic(settings: KafkaSettings, topic: str) -> list[Any]:
     """Every record now in ``topic`` (aiokafka ``ConsumerRecord``s), in partition order."""
     consumer = AIOKafkaConsumer(enable_auto_commit=False, **settings.aiokafka_kwargs())
-    await consumer.start()
     try:
+        await consumer.start()  # inside: a failed start still stops (closes) the consumer
         await consumer._client.force_metadata_update()
         parts = [
             TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})

@@ -11,7 +11,7 @@ from bentomesh_contracts.events import DeploymentPrefs, ImageReady
 from services.deployer.rollout import Deployer, RolloutSettings
 from services.deployer.runtimes import Runtime
 from services.deployer.state import DeploymentStore
-from services.errors import RuntimeUnavailable, Superseded
+from services.errors import NothingToRollBack, RuntimeUnavailable, Superseded
 from tests.fakes import MemoryRuntime
 
 
@@ -77,3 +77,21 @@ def test_a_runtime_missing_at_start_up_is_created_when_first_needed(tmp_path: Pa
     assert deployed.model_version == "1"
     assert len(attempts) == 2
     assert d.runtime("process") is runtime
+
+
+def test_rollback_to_a_named_version_serves_it_again(tmp_path: Path) -> None:
+    runtime = MemoryRuntime()
+    d = deployer(tmp_path, runtime)
+    for v in ("1", "2", "3"):
+        d.deploy(image(v), cause_id=f"c{v}", chain_id=f"k{v}", registered_at=float(v))
+    back = d.rollback("m", to_version="1")
+    assert back.version == "1"
+    active = d.store.active("m")
+    assert active is not None
+    assert active.version == "1"
+    assert len(runtime.running) == 1
+    with pytest.raises(NothingToRollBack, match="never served version 9; earlier versions it served: 1, 2, 3"):
+        d.rollback("m", to_version="9")
+    with pytest.raises(NothingToRollBack, match="already serves version 1"):
+        d.rollback("m", to_version="1")
+    assert d.rollback("m").version == "3"  # without a version: the one it replaced

@@ -9,7 +9,8 @@ import httpx
 import typer
 from rich.table import Table
 
-from services.cli.console import Output, OutputOpt, console, err, fail, print_json_lines
+from services.cli.console import ExitCode, Output, OutputOpt, console, err, fail, print_json_lines
+from services.cli.options import ModelOpt
 from services.errors import MeshApiError
 from services.mesh.client import MeshClient
 
@@ -18,7 +19,7 @@ app = typer.Typer()
 
 @app.command()
 def status(
-    model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Only this model.")] = None,
     history: Annotated[bool, typer.Option(help="Include replaced and failed ones.")] = False,
     output: OutputOpt = Output.table,
 ) -> None:
@@ -27,7 +28,7 @@ def status(
     try:
         rows = client.deployments(model)
     except (httpx.HTTPError, MeshApiError) as exc:
-        fail(f"deployer not reachable at {client.deployer_url}: {exc}")
+        fail(f"deployer not reachable at {client.deployer_url}: {exc}", ExitCode.UNREACHABLE)
     rows = [d for d in rows if history or d.status == "active"]
     if output is Output.json:
         print_json_lines(d.model_dump() for d in rows)
@@ -51,14 +52,20 @@ def status(
 
 
 @app.command()
-def rollback(model: Annotated[str, typer.Argument(help="Model to roll back.")]) -> None:
-    """Serve the version the current one replaced again (blue/green, like a deploy)."""
+def rollback(
+    model: ModelOpt,
+    to_version: Annotated[
+        str | None,
+        typer.Option(help="A version the model served before.", show_default="the replaced one"),
+    ] = None,
+) -> None:
+    """Serve the version the current one replaced again, or --to-version (blue/green)."""
     client = MeshClient()
     try:
         with err.status(f"rolling back {model}"):
-            back = client.rollback(model)
+            back = client.rollback(model, to_version)
     except httpx.HTTPError as exc:
-        fail(f"deployer not reachable at {client.deployer_url}: {exc}")
+        fail(f"deployer not reachable at {client.deployer_url}: {exc}", ExitCode.UNREACHABLE)
     except MeshApiError as exc:
         fail(str(exc))
     console.print(f"{model} back on version {back.version} at {back.endpoint}", markup=False)
@@ -77,7 +84,7 @@ def health(
     try:
         report = check_service(service_url)
     except httpx.HTTPError as exc:
-        fail(f"{service_url} not reachable: {exc}")
+        fail(f"{service_url} not reachable: {exc}", ExitCode.UNREACHABLE)
     if output is Output.json:
         print_json_lines([{**asdict(report), "healthy": report.healthy}])
     else:

@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.table import Table
 
 from bentomesh_contracts.kafka import KafkaSettings
-from services.cli.console import console, err, fail, progress_printer, stop_on_sigterm
+from services.cli.console import ExitCode, console, err, fail, progress_printer, stop_on_sigterm
 from services.mesh.local import LocalMesh
 
 app = typer.Typer()
@@ -125,7 +125,10 @@ def ui(
     try:
         state = client.status()
     except httpx.HTTPError as exc:
-        fail(f"no monitor at {base} ({exc}); start the mesh with `bentomesh up`")
+        fail(
+            f"no monitor at {base} ({exc}); start the mesh with `bentomesh up`",
+            ExitCode.UNREACHABLE,
+        )
     console.print(
         f"{base}/ui  ({len(state['deployments'])} deployments, {len(state['chains'])} chains)",
         markup=False,

@@ -8,50 +8,101 @@ from typing import Annotated, Any
 
 import typer
 
+from bentomesh_contracts.envelope import CloudEvent
+from bentomesh_contracts.events import Deployed, StageFailed
 from bentomesh_contracts.kafka import KafkaSettings
-from services.cli.console import console, err, fail, progress_printer, stop_on_sigterm
-from services.cli.options import Registration, RuntimeOpt, registration_options
+from services.cli.console import ExitCode, console, err, fail, progress_printer, stop_on_sigterm
+from services.cli.options import Registration, RuntimeChoice, RuntimeOpt, registration_options
+from services.errors import MeshError
 
 app = typer.Typer()
 
 
+WaitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wait/--no-wait",
+        help="Follow the model until it is deployed (exit 0) or a stage fails (exit 1).",
+    ),
+]
+TimeoutOpt = Annotated[float, typer.Option(help="Seconds to wait for the outcome.")]
+
+
+def follow_to_outcome(event: CloudEvent[Any], settings: KafkaSettings, timeout: float) -> Deployed:
+    """Publish ``event``, print each stage as it passes, return the ``Deployed``; a failed
+    stage exits 1 with its reason, a broker that refuses exits 3."""
+    from aiokafka.errors import KafkaError
+
+    from services.mesh.follow import send_and_follow
+    from services.status.render import short_type, summarize
+
+    started = time.perf_counter()
+
+    def show(ev: Any) -> None:
+        elapsed = time.perf_counter() - started
+        stage = "FAILED" if isinstance(ev.data, StageFailed) else short_type(ev)
+        err.print(f"  {elapsed:6.1f}s  {stage:<16} {summarize(ev.data)}", markup=False)
+
+    try:
+        with err.status(f"following {event.subject}"):
+            final = asyncio.run(send_and_follow(event, settings, show, timeout))
+    except (KafkaError, OSError) as exc:
+        fail(f"could not publish to {settings.bootstrap_servers}: {exc}", ExitCode.UNREACHABLE)
+    except TimeoutError:
+        fail(
+            f"{event.subject}: no outcome within {timeout:.0f}s; `bentomesh events tail "
+            f"--chain {event.chainid}` shows how far it got"
+        )
+    if isinstance(final.data, StageFailed):
+        details = f"\n{final.data.details}" if final.data.details else ""
+        fail(f"{final.data.stage} failed: {final.data.reason}{details}")
+    deployed: Deployed = final.data
+    return deployed
+
+
 @app.command()
 @registration_options
-def register(registration: Registration, runtime: RuntimeOpt = "auto") -> None:
-    """Publish ModelRegistered for a model file (its digest is computed here)."""
+def register(
+    registration: Registration,
+    runtime: RuntimeOpt = RuntimeChoice.auto,
+    wait: WaitOpt = True,
+    timeout: TimeoutOpt = 900,
+) -> None:
+    """Publish ModelRegistered for a model file (its digest is computed here) and follow it
+    until it is deployed or a stage fails."""
     from bentomesh_contracts.envelope import new_chain
     from bentomesh_contracts.publish import send_event, signed
 
     event = signed(new_chain(registration.event_data(runtime), source="bentomesh/cli"))
     settings = KafkaSettings()
-    try:
-        asyncio.run(send_event(event, settings))
-    except Exception as exc:
-        fail(f"could not publish to {settings.bootstrap_servers}: {exc}")
-    console.print(
-        f"registered {registration.name}:{registration.version}  "
-        f"event={event.id}  chain={event.chainid}",
-        markup=False,
-    )
+    subject = f"{registration.name}:{registration.version}"
+    if not wait:
+        try:
+            asyncio.run(send_event(event, settings))
+        except Exception as exc:
+            fail(f"could not publish to {settings.bootstrap_servers}: {exc}", ExitCode.UNREACHABLE)
+        console.print(
+            f"registered {subject}  event={event.id}  chain={event.chainid}", markup=False
+        )
+        return
+    err.print(f"registered {subject}  chain={event.chainid}", markup=False)
+    deployed = follow_to_outcome(event, settings, timeout)
+    console.print(f"{subject} deployed at {deployed.endpoint_url}", markup=False)
 
 
 @app.command()
 @registration_options
 def deploy(
     registration: Registration,
-    runtime: RuntimeOpt = "auto",
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for Deployed.")] = 900,
+    runtime: RuntimeOpt = RuntimeChoice.auto,
+    timeout: TimeoutOpt = 900,
 ) -> None:
     """Send a model through the mesh (starting the embedded mesh if none runs) and serve it."""
     from bentomesh_contracts.envelope import new_chain
-    from bentomesh_contracts.events import Deployed, StageFailed
     from bentomesh_contracts.publish import signed
-    from services.errors import MeshError
     from services.mesh.client import ClientSettings, MeshClient
-    from services.mesh.follow import send_and_follow
     from services.mesh.local import LocalMesh
     from services.packager.tasks import sample_request
-    from services.status.render import short_type, summarize
 
     data = registration.event_data(runtime)
     event = signed(new_chain(data, source="bentomesh/cli"))
@@ -73,19 +124,9 @@ def deploy(
         deployer = next(p.url for p in mesh.processes if p.info.name == "deployer")
         client = MeshClient(ClientSettings(deployer_url=deployer))
 
-    def show(ev: Any) -> None:
-        elapsed = time.perf_counter() - started
-        stage = "FAILED" if isinstance(ev.data, StageFailed) else short_type(ev)
-        err.print(f"  {elapsed:6.1f}s  {stage:<16} {summarize(ev.data)}", markup=False)
-
     name, version = registration.name, registration.version
     try:
-        with err.status(f"deploying {name}:{version}"):
-            final = asyncio.run(send_and_follow(event, KafkaSettings(), show, timeout))
-        if isinstance(final.data, StageFailed):
-            details = f"\n{final.data.details}" if final.data.details else ""
-            fail(f"{final.data.stage}: {final.data.reason}{details}")
-        deployed: Deployed = final.data
+        deployed = follow_to_outcome(event, KafkaSettings(), timeout)
         gateway = client.gateway(name)
         _, curl = sample_request(gateway, data.task, [f.name for f in data.features])
         console.print(
@@ -100,8 +141,6 @@ def deploy(
                 time.sleep(3600)
     except KeyboardInterrupt:
         pass
-    except TimeoutError as exc:
-        fail(str(exc))
     finally:
         if mesh is not None:
             mesh.stop()

@@ -1,0 +1,64 @@
+"""Foreseeable failures as one sentence and an exit code, never a traceback.
+
+Commands call :func:`~services.cli.console.fail` for what they understand; whatever escapes
+them reaches :func:`explain` in the entry point.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
+
+from services.cli.console import ExitCode
+
+
+def _settings_classes(base: type[BaseSettings] = BaseSettings) -> dict[str, type[BaseSettings]]:
+    found: dict[str, type[BaseSettings]] = {}
+    for cls in base.__subclasses__():
+        found[cls.__name__] = cls
+        found.update(_settings_classes(cls))
+    return found
+
+
+def _setting_error(exc: ValidationError) -> str | None:
+    """``BENTOMESH_KAFKA_SECURITY_PROTOCOL='x' is not valid: ...`` for a settings class."""
+    cls = _settings_classes().get(exc.title)
+    if cls is None:
+        return None
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    first = exc.errors()[0]
+    variable = prefix + str(first["loc"][0]).upper() if first["loc"] else prefix.rstrip("_")
+    value = os.environ.get(variable, first.get("input"))
+    return f"{variable}={value!r} is not valid: {first['msg']}"
+
+
+def explain(exc: BaseException) -> tuple[ExitCode, str] | None:
+    """The exit code and sentence for a failure a user can cause or fix; None for a bug."""
+    import httpx
+    from aiokafka.errors import KafkaConnectionError, KafkaError
+
+    if isinstance(exc, ValidationError):
+        message = _setting_error(exc)
+        return (ExitCode.USAGE, message) if message else None
+    if isinstance(exc, KafkaConnectionError):
+        from bentomesh_contracts.kafka import KafkaSettings
+
+        servers = os.environ.get(
+            "BENTOMESH_KAFKA_BOOTSTRAP_SERVERS",
+            KafkaSettings.model_fields["bootstrap_servers"].default,
+        )
+        return (
+            ExitCode.UNREACHABLE,
+            f"no Kafka broker answers at {servers}; start the mesh with `bentomesh up`, or point "
+            "--bootstrap-servers (BENTOMESH_KAFKA_BOOTSTRAP_SERVERS) at yours",
+        )
+    if isinstance(exc, KafkaError):
+        return ExitCode.UNREACHABLE, f"Kafka refused the request: {exc}"
+    if isinstance(exc, httpx.TransportError):
+        where = exc.request.url if exc.request else "the mesh"
+        return ExitCode.UNREACHABLE, f"nothing answers at {where}: {exc}"
+    if type(exc).__module__.startswith("docker."):
+        return ExitCode.UNREACHABLE, f"the Docker engine is unreachable: {exc}"
+    return None
