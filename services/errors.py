@@ -145,5 +145,9 @@ class RuntimeUnavailable(TransientStageError):
     """The runtime the image needs (e.g. the Docker engine) cannot be reached right now."""
 
 
+class UnsupportedPreference(StageError):
+    """A deployment preference this runtime cannot honour; refused rather than ignored."""
+
+
 class NothingToRollBack(StageError):
     """The model has no earlier version to serve again."""

@@ -109,7 +109,13 @@ class DeploymentPrefs(_Part):
         description="'docker' runs a container, 'process' a local bentoml process, 'auto' picks "
         "docker when an engine is reachable.",
     )
-    replicas: int = Field(default=1, ge=1, le=16, description="Number of serving replicas.")
+    replicas: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Number of serving replicas. The process and Docker runtimes run one server "
+        "per version and refuse more (StageFailed UnsupportedPreference) rather than ignore it.",
+    )
     workers: int = Field(default=1, ge=1, le=16, description="Model worker processes per replica.")
     resources: Resources = Field(default_factory=Resources, description="Limits per replica.")
 

@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import yaml
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_REFERENCE = re.compile(
+    rf"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*"
+    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+"""Docker's image reference grammar (registry host, path, tag, digest), as `docker` checks it."""
+
+
+def check_image_reference(image: str) -> str:
+    """``image`` if Docker would accept it as a reference; ``ValueError`` saying why not."""
+    if not IMAGE_REFERENCE.match(image):
+        raise ValueError(
+            f"{image!r} is not an image reference; expected e.g. bentomesh/churn:3 or "
+            "registry.example:5000/bentomesh/churn@sha256:<digest>"
+        )
+    return image
+
 
 SERVICE_PORT = 3000
 HEALTHCHECK = [

@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from bentomesh_contracts.events import Deployed, ImageReady
 from services.deployer.runtimes import Runtime
 from services.deployer.state import Deployment, DeploymentStore
+from services.deployer.versions import registered_before, rollback_target
 from services.errors import (
     DeployFailed,
     NothingToRollBack,
     NotReadyError,
     RuntimeUnavailable,
     Superseded,
+    UnsupportedPreference,
 )
 
 logger = logging.getLogger("bentomesh.deployer")
@@ -110,6 +112,12 @@ class Deployer:
     def _deploy(
         self, image: ImageReady, *, cause_id: str, chain_id: str, registered_at: float | None
     ) -> Deployed:
+        if image.deployment.replicas != 1:
+            raise UnsupportedPreference(
+                f"replicas={image.deployment.replicas}: the {image.backend} runtime runs one "
+                "server per version; register with replicas=1 (more are not served, so they "
+                "are refused rather than ignored)"
+            )
         for earlier in self.store.by_cause(cause_id):
             if earlier.status in ("active", "replaced"):
                 logger.info("%s: already deployed as %s", cause_id, earlier.id)
@@ -119,7 +127,7 @@ class Deployer:
         current = self.store.active(image.model_name)
         if current is not None and current.version == image.model_version:
             return self._with_replaced_version(current)
-        if current is not None and _older(registered_at, current.registered_at):
+        if current is not None and registered_before(registered_at, current.registered_at):
             raise Superseded(
                 f"{image.model_name}:{image.model_version} was registered before the serving "
                 f"version {current.version}; not deployed. To serve an earlier version on "
@@ -193,29 +201,11 @@ class Deployer:
         with self._lock:
             return self._rollback(model, to_version)
 
-    def _target_of(self, current: Deployment, to_version: str | None) -> Deployment:
-        if to_version is None:
-            previous = self.store.get(current.replaced_id) if current.replaced_id else None
-            if previous is None:
-                raise NothingToRollBack(f"{current.model} has no earlier version to roll back to")
-            return previous
-        if to_version == current.version:
-            raise NothingToRollBack(f"{current.model} already serves version {to_version}")
-        served = [d for d in self.store.history(current.model) if d.status == "replaced"]
-        matching = [d for d in served if d.version == to_version]
-        if not matching:
-            versions = sorted({d.version for d in served}) or ["none"]
-            raise NothingToRollBack(
-                f"{current.model} never served version {to_version}; earlier versions it served: "
-                + ", ".join(versions)
-            )
-        return matching[-1]
-
     def _rollback(self, model: str, to_version: str | None) -> Deployment:
         current = self.store.active(model)
         if current is None:
             raise NothingToRollBack(f"{model} has no active deployment to roll back")
-        previous = self._target_of(current, to_version)
+        previous = rollback_target(current, self.store, to_version)
         now = time.time()
         again = Deployment(
             id=f"{model}-{previous.version}-{uuid.uuid4().hex[:8]}",
@@ -295,9 +285,3 @@ class Deployer:
             runtime = self.runtimes.get(deployment.runtime)
             if runtime is not None and deployment.handle:
                 runtime.stop(deployment.handle)
-
-
-def _older(registered_at: float | None, than: float | None) -> bool:
-    """Whether a registration is older than another; unknown times (events from producers
-    before chain times existed) never count as older."""
-    return registered_at is not None and than is not None and registered_at < than

@@ -42,7 +42,9 @@ def resolve_artifact(uri: str, roots: tuple[Path, ...]) -> Path:
     if not any(path.is_relative_to(root) for root in roots):
         allowed = ", ".join(str(r) for r in roots)
         raise PathNotAllowed(
-            f"{uri} resolves to {path}, outside the allowed artifact roots ({allowed})"
+            f"{uri} resolves to {path}, outside the allowed artifact roots ({allowed}); "
+            "start the packager (bentomesh up) with BENTOMESH_ARTIFACT_ROOTS including its "
+            "directory, or put the artifact under one of them"
         )
     if not path.is_file():
         raise ArtifactMissing(f"{uri}: no such file ({path})")

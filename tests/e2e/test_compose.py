@@ -134,7 +134,7 @@ def test_compose_mesh_deploys_serves_and_alerts(mesh: Mesh) -> None:
         "exec", "-T", "packager", "bentomesh", "register", "--model-path",
         f"/artifacts/{artifact.name}", "--name", MODEL, "--version", "1",
         "--task", "classification", "--features", "a,b,c,d", "--class-labels", "no,yes",
-        timeout=60,
+        "--no-wait", timeout=60,
     )  # fmt: skip
 
     deployed = _wait(

@@ -116,6 +116,7 @@ def test_every_service_and_the_cli_work_through_tls_and_sasl(
                 "--task", "classification",
                 "--features", "a,b",
                 "--runtime", "process",
+                "--no-wait",
             )  # fmt: skip
             assert registered.returncode == 0, registered.stdout + registered.stderr
             chain = registered.stdout.split("chain=")[1].split()[0]

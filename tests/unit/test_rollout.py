@@ -11,7 +11,12 @@ from bentomesh_contracts.events import DeploymentPrefs, ImageReady
 from services.deployer.rollout import Deployer, RolloutSettings
 from services.deployer.runtimes import Runtime
 from services.deployer.state import DeploymentStore
-from services.errors import NothingToRollBack, RuntimeUnavailable, Superseded
+from services.errors import (
+    NothingToRollBack,
+    RuntimeUnavailable,
+    Superseded,
+    UnsupportedPreference,
+)
 from tests.fakes import MemoryRuntime
 
 
@@ -90,8 +95,19 @@ def test_rollback_to_a_named_version_serves_it_again(tmp_path: Path) -> None:
     assert active is not None
     assert active.version == "1"
     assert len(runtime.running) == 1
-    with pytest.raises(NothingToRollBack, match="never served version 9; earlier versions it served: 1, 2, 3"):
+    with pytest.raises(
+        NothingToRollBack, match="never served version 9; earlier versions it served: 1, 2, 3"
+    ):
         d.rollback("m", to_version="9")
     with pytest.raises(NothingToRollBack, match="already serves version 1"):
         d.rollback("m", to_version="1")
     assert d.rollback("m").version == "3"  # without a version: the one it replaced
+
+
+def test_more_replicas_than_the_runtime_serves_are_refused_not_ignored(tmp_path: Path) -> None:
+    runtime = MemoryRuntime()
+    d = deployer(tmp_path, runtime)
+    three = image("1").model_copy(update={"deployment": DeploymentPrefs(replicas=3)})
+    with pytest.raises(UnsupportedPreference, match="replicas=3"):
+        d.deploy(three, cause_id="c1", chain_id="k1")
+    assert runtime.running == set()

@@ -45,7 +45,7 @@ def contracts_asyncapi(
 
 @app.command()
 def docs(
-    directory: Annotated[Path, typer.Argument(help="Output directory.")] = Path("docs"),
+    directory: Annotated[Path, typer.Argument(help="Output directory, e.g. docs.")],
 ) -> None:
     """Regenerate the reference docs: configuration table, AsyncAPI document, JSON Schemas."""
     from services.docs import write_docs

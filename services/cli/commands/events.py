@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from bentomesh_contracts.kafka import KafkaSettings
-from services.cli.console import Output, OutputOpt, console, fail, print_json_lines
+from services.cli.console import ExitCode, Output, OutputOpt, console, fail, print_json_lines
 from services.cli.console import stop_on_sigterm as _stop_on_sigterm
 
 events_app = typer.Typer(help="Watch the event stream.", no_args_is_help=True)
@@ -19,10 +19,30 @@ dlq_app = typer.Typer(help="Inspect and re-drive dead-lettered events.", no_args
 JsonFlag = Annotated[bool, typer.Option("--json", help="Same as --output json.")]
 
 
+def _short(topic: str) -> str:
+    return topic.removeprefix("bentomesh.").removesuffix(".v1")
+
+
+def topic_named(name: str) -> str:
+    """``health-alert``, ``bentomesh.health-alert`` or the full name -> the full topic name."""
+    from bentomesh_contracts.topics import ALL_TOPICS
+
+    for full in ALL_TOPICS:
+        if _short(name) == _short(full):
+            return full
+    fail(
+        f"--topic {name!r} is not a mesh topic; one of: {', '.join(map(_short, ALL_TOPICS))}",
+        ExitCode.USAGE,
+    )
+
+
 @events_app.command("tail")
 def events_tail(
     chain: Annotated[str | None, typer.Option(help="Only this chain id (prefix ok).")] = None,
-    topic: Annotated[list[str] | None, typer.Option(help="Topic to read (repeatable).")] = None,
+    topic: Annotated[
+        list[str] | None,
+        typer.Option(help="Topic to read, e.g. health-alert (repeatable).", show_default="all"),
+    ] = None,
     follow: Annotated[bool, typer.Option(help="Keep waiting for new events.")] = True,
     from_beginning: Annotated[bool, typer.Option(help="Start at the oldest event.")] = True,
     output: OutputOpt = Output.table,
@@ -34,10 +54,7 @@ def events_tail(
     from services.cli.tail import run_tail
 
     as_json = as_json or output is Output.json
-    names = tuple(topic) if topic else ALL_TOPICS
-    unknown = [t for t in names if t not in ALL_TOPICS]
-    if unknown:
-        fail(f"unknown topic {unknown[0]!r}; mesh topics: {', '.join(ALL_TOPICS)}")
+    names = tuple(topic_named(t) for t in topic) if topic else ALL_TOPICS
     _stop_on_sigterm()
     run_tail(
         KafkaSettings(),

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.console import console, err, fail, progress_printer
+from services.cli.console import ExitCode, console, err, fail, progress_printer
 
 app = typer.Typer()
 
@@ -73,8 +73,13 @@ def compose(
     first_port: Annotated[int, typer.Option(help="Host port of the first model.")] = 3001,
 ) -> None:
     """Write a Docker Compose file serving the given model images (one service each)."""
-    from services.cli.compose import ComposeService, compose_yaml
+    from services.cli.compose import ComposeService, check_image_reference, compose_yaml
 
+    for image in images:
+        try:
+            check_image_reference(image)
+        except ValueError as exc:
+            fail(str(exc), ExitCode.USAGE)
     services = [
         ComposeService(image.rsplit("/", 1)[-1].split(":")[0], image, first_port + i)
         for i, image in enumerate(images)
