@@ -32,12 +32,14 @@ if TYPE_CHECKING:
         publish_model_registered,
         publish_model_registered_async,
     )
+    from bentomesh_contracts.training import register_model
 
 _LAZY = {
     "KafkaSettings": "bentomesh_contracts.kafka",
     "build_model_registered": "bentomesh_contracts.publish",
     "publish_model_registered": "bentomesh_contracts.publish",
     "publish_model_registered_async": "bentomesh_contracts.publish",
+    "register_model": "bentomesh_contracts.training",
 }
 
 
@@ -78,5 +80,6 @@ __all__ = [
     "partition_key",
     "publish_model_registered",
     "publish_model_registered_async",
+    "register_model",
     "topics",
 ]

@@ -1,16 +1,17 @@
 """Publish ``ModelRegistered`` from a training job: digest the artifact, build the event, send it.
 
-Only pydantic and aiokafka are needed; the ML stack is not imported.
+Only pydantic, pydantic-settings and aiokafka are needed; the ML stack is not imported.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Required, TypedDict, TypeVar, Unpack
 
 from bentomesh_contracts.codec import CONTENT_TYPE, encode, partition_key
 from bentomesh_contracts.envelope import CloudEvent, new_chain
@@ -28,6 +29,7 @@ from bentomesh_contracts.events import (
 from bentomesh_contracts.kafka import KafkaSettings
 
 DataT = TypeVar("DataT", bound=EventData)
+T = TypeVar("T")
 
 _TRACKED_LIBRARIES = (
     "scikit-learn",
@@ -77,46 +79,83 @@ def _features(features: Iterable[str | Feature | Mapping[str, Any]]) -> tuple[Fe
     return tuple(out)
 
 
+class Registration(TypedDict, total=False):
+    """What a training job says about its model, as keyword arguments of the publish helpers.
+
+    ``name``, ``version``, ``task`` and ``features`` are required.
+    """
+
+    name: Required[str]
+    """Model name (lowercase letters, digits, '-')."""
+    version: Required[str]
+    """Model version; immutable once registered."""
+    task: Required[Task]
+    """``classification``, ``regression`` or ``causal``."""
+    features: Required[Iterable[str | Feature | Mapping[str, Any]]]
+    """Feature names (or ``Feature``s) in the order the model takes them."""
+    framework: Framework | None
+    """``sklearn``, ``xgboost``, ``lightgbm`` or ``econml``; detected when absent."""
+    class_labels: Iterable[str] | None
+    """Class names of a classifier, in the model's order."""
+    calibration_path: str | Path | None
+    """``.npz`` with ``X`` and ``y`` held out, for regression prediction intervals."""
+    treatment: str | None
+    """Treatment name (causal)."""
+    outcome: str | None
+    """Outcome name (causal)."""
+    metrics: Mapping[str, float] | None
+    """Evaluation metrics to carry in the event."""
+    tags: Mapping[str, str] | None
+    """Free-form tags (run id, data set, ...)."""
+    deployment: DeploymentPrefs | None
+    """How the model should be served (runtime, workers, resources)."""
+    artifact_uri: str | None
+    """Where the mesh reads the artifact, when that differs from the path here (a mesh in
+    containers sees ``/artifacts/...``); the digest is always computed from the local file."""
+    calibration_uri: str | None
+    """Likewise for the calibration data."""
+
+
+_FIELDS = frozenset(Registration.__annotations__)
+
+
 def build_model_registered(
-    model_path: str | Path,
-    *,
-    name: str,
-    version: str,
-    task: Task,
-    features: Iterable[str | Feature | Mapping[str, Any]],
-    framework: Framework | None = None,
-    class_labels: Iterable[str] | None = None,
-    calibration_path: str | Path | None = None,
-    treatment: str | None = None,
-    outcome: str | None = None,
-    metrics: Mapping[str, float] | None = None,
-    tags: Mapping[str, str] | None = None,
-    deployment: DeploymentPrefs | None = None,
+    model_path: str | Path, **fields: Unpack[Registration]
 ) -> ModelRegistered:
     """The ``ModelRegistered`` data for a model file, with its digest and library versions."""
+    unknown = set(fields) - _FIELDS
+    if unknown:
+        raise TypeError(
+            f"unknown registration field(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(_FIELDS))}"
+        )
     path = Path(model_path).resolve()
     calibration = None
-    if calibration_path is not None:
+    if (calibration_path := fields.get("calibration_path")) is not None:
         cal = Path(calibration_path).resolve()
-        calibration = DataRef(uri=cal.as_uri(), sha256=sha256_file(cal))
+        calibration = DataRef(
+            uri=fields.get("calibration_uri") or cal.as_uri(), sha256=sha256_file(cal)
+        )
     causal = None
+    treatment, outcome = fields.get("treatment"), fields.get("outcome")
     if treatment is not None or outcome is not None:
         causal = CausalSpec(treatment=treatment or "treatment", outcome=outcome or "outcome")
+    class_labels = fields.get("class_labels")
     return ModelRegistered(
-        model_name=name,
-        model_version=version,
-        framework=framework,
-        task=task,
-        artifact_uri=path.as_uri(),
+        model_name=fields["name"],
+        model_version=fields["version"],
+        framework=fields.get("framework"),
+        task=fields["task"],
+        artifact_uri=fields.get("artifact_uri") or path.as_uri(),
         artifact_sha256=sha256_file(path),
-        features=_features(features),
+        features=_features(fields["features"]),
         class_labels=tuple(class_labels) if class_labels is not None else None,
-        metrics=dict(metrics or {}),
-        tags=dict(tags or {}),
+        metrics=dict(fields.get("metrics") or {}),
+        tags=dict(fields.get("tags") or {}),
         calibration=calibration,
         causal=causal,
         library_versions=installed_library_versions(),
-        deployment=deployment or DeploymentPrefs(),
+        deployment=fields.get("deployment") or DeploymentPrefs(),
     )
 
 
@@ -141,16 +180,26 @@ async def send_event(event: CloudEvent[Any], settings: KafkaSettings | None = No
 async def publish_model_registered_async(
     model_path: str | Path,
     *,
+    bootstrap_servers: str | None = None,
     settings: KafkaSettings | None = None,
     source: str = "bentomesh/training",
     signing_key: str | None = None,
-    **fields: Any,
+    **fields: Unpack[Registration],
 ) -> CloudEvent[ModelRegistered]:
-    """Build, sign (with ``signing_key``, default ``$BENTOMESH_SIGNING_KEY``) and send
-    ``ModelRegistered``; returns the event (its ``chainid`` tracks the model)."""
+    """Build, sign and send ``ModelRegistered`` for the model file at ``model_path``.
+
+    ``fields`` are those of :class:`Registration` (``name``, ``version``, ``task``,
+    ``features``, ...). The broker is ``bootstrap_servers``, else ``settings``, else the
+    ``BENTOMESH_KAFKA_*`` environment. The event is signed with ``signing_key``, default
+    ``$BENTOMESH_SIGNING_KEY``. Returns the event: its ``chainid`` follows the model version
+    through every later event.
+    """
     data = build_model_registered(model_path, **fields)
+    kafka = settings or KafkaSettings()
+    if bootstrap_servers is not None:
+        kafka = kafka.model_copy(update={"bootstrap_servers": bootstrap_servers})
     event = signed(new_chain(data, source=source), signing_key)
-    await send_event(event, settings)
+    await send_event(event, kafka)
     return event
 
 
@@ -167,14 +216,32 @@ def signed(event: CloudEvent[DataT], key: str | None = None) -> CloudEvent[DataT
 def publish_model_registered(
     model_path: str | Path,
     *,
+    bootstrap_servers: str | None = None,
     settings: KafkaSettings | None = None,
     source: str = "bentomesh/training",
     signing_key: str | None = None,
-    **fields: Any,
+    **fields: Unpack[Registration],
 ) -> CloudEvent[ModelRegistered]:
-    """Synchronous :func:`publish_model_registered_async` for scripts and notebooks."""
-    return asyncio.run(
-        publish_model_registered_async(
-            model_path, settings=settings, source=source, signing_key=signing_key, **fields
+    """:func:`publish_model_registered_async` for scripts and notebooks: it works with or
+    without an event loop running in this thread (Jupyter runs one)."""
+    return run_blocking(
+        lambda: publish_model_registered_async(
+            model_path,
+            bootstrap_servers=bootstrap_servers,
+            settings=settings,
+            source=source,
+            signing_key=signing_key,
+            **fields,
         )
     )
+
+
+def run_blocking(start: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run the coroutine ``start()`` to completion from synchronous code. Inside a running
+    event loop (a notebook cell), it runs on a loop of its own in a worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(start())
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bentomesh-publish") as pool:
+        return pool.submit(lambda: asyncio.run(start())).result()
