@@ -85,9 +85,10 @@ def register(
             f"registered {subject}  event={event.id}  chain={event.chainid}", markup=False
         )
         return
-    err.print(f"registered {subject}  chain={event.chainid}", markup=False)
     deployed = follow_to_outcome(event, settings, timeout)
-    console.print(f"{subject} deployed at {deployed.endpoint_url}", markup=False)
+    console.print(
+        f"{subject} deployed at {deployed.endpoint_url}  chain={event.chainid}", markup=False
+    )
 
 
 @app.command()
