@@ -17,6 +17,19 @@ from bentomesh_contracts.events import AlertState, Severity
 Comparison = Literal["above", "below"]
 
 
+METRICS: dict[str, str] = {
+    "live_failed": "1 when /livez failed on this check, else 0",
+    "ready_failed": "1 when /readyz failed on this check while /livez answered, else 0",
+    "p50_latency_ms": "median request latency over the window (from /metrics)",
+    "p95_latency_ms": "95th percentile request latency over the window",
+    "p99_latency_ms": "99th percentile request latency over the window",
+    "request_rate": "requests per second over the window",
+    "error_rate_5xx": "share of requests answered 5xx over the window (none: no judgement)",
+    "error_rate_4xx": "share of requests answered 4xx over the window",
+}
+"""What a rule's ``metric`` can name: the values each check measures per deployment."""
+
+
 @dataclass(frozen=True)
 class Rule:
     name: str
@@ -27,6 +40,12 @@ class Rule:
     fire_after: int = 3
     resolve_after: int = 3
     description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRICS:
+            raise ValueError(
+                f"rule {self.name!r}: unknown metric {self.metric!r}; one of {', '.join(METRICS)}"
+            )
 
     def breached(self, value: float | None) -> bool | None:
         """Whether ``value`` breaches the rule; None when there is nothing to judge."""

@@ -22,7 +22,11 @@ class PackagerSettings(BaseSettings):
     )
     build_timeout_s: float = Field(default=900, description="Limit for one bento build.")
     build_concurrency: int = build_concurrency_field()
-    base_image: str | None = Field(default=None, description="Base image for containers.")
+    base_image: str | None = Field(
+        default=None,
+        description="Base image written into each bento's Dockerfile (bentoml containerize); "
+        "unset: BentoML's own (python:3.11-slim). The builder uses its own base image.",
+    )
 
     def roots(self) -> tuple[Path, ...]:
         return intake.parse_roots(self.artifact_roots or str(self.home / "artifacts"))

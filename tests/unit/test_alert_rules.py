@@ -93,3 +93,12 @@ def test_thresholds_come_from_env_over_the_defaults(monkeypatch) -> None:  # typ
     assert rules["p99_latency"].threshold == 250.0
     assert rules["endpoint_down"].fire_after == 5
     assert rules["error_rate_5xx"].threshold == 0.05
+
+
+def test_a_rule_naming_an_unknown_metric_is_refused_with_the_known_ones() -> None:
+    import pytest
+
+    from services.monitor.rules import Rule
+
+    with pytest.raises(ValueError, match="unknown metric 'p99'; one of live_failed"):
+        Rule("slow", "p99", "warning", 100.0)
