@@ -149,5 +149,9 @@ class UnsupportedPreference(StageError):
     """A deployment preference this runtime cannot honour; refused rather than ignored."""
 
 
+class NotDeployed(StageError):
+    """The model has no active deployment to act on."""
+
+
 class NothingToRollBack(StageError):
     """The model has no earlier version to serve again."""

@@ -22,6 +22,7 @@ from bentomesh_contracts.events import (
     ModelRegistered,
     Resources,
     StageFailed,
+    Undeployed,
 )
 from bentomesh_contracts.pipeline import PIPELINE, PipelineStage
 
@@ -71,6 +72,7 @@ __all__ = [
     "PipelineStage",
     "Resources",
     "StageFailed",
+    "Undeployed",
     "build_model_registered",
     "decode",
     "decode_as",

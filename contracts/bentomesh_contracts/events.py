@@ -230,6 +230,20 @@ class Deployed(EventData):
     replaced_version: str | None = Field(default=None, description="Version it replaced.")
 
 
+class Undeployed(EventData):
+    """A model's serving version was stopped on request (``bentomesh undeploy``): nothing serves
+    the model any more, and its deployment is no longer watched."""
+
+    EVENT_TYPE: ClassVar[str] = "bentomesh.deployment.removed.v1"
+    TOPIC: ClassVar[str] = topics.UNDEPLOYED
+
+    deployment_id: str = Field(description="The deployment that was stopped.")
+    model_name: ModelName
+    model_version: ModelVersion
+    runtime: Literal["docker", "process"] = Field(description="Where it ran.")
+    reason: str = Field(description="Why it was removed.", examples=["undeployed on request"])
+
+
 class HealthAlert(EventData):
     """A health rule changed state for a deployment."""
 
@@ -274,6 +288,7 @@ EVENT_DATA_TYPES: tuple[type[EventData], ...] = (
     BentoBuilt,
     ImageReady,
     Deployed,
+    Undeployed,
     HealthAlert,
     StageFailed,
 )

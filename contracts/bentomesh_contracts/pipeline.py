@@ -18,6 +18,7 @@ from bentomesh_contracts.events import (
     ModelRegistered,
     Stage,
     StageFailed,
+    Undeployed,
 )
 
 TRAINING_JOB: Final = "training job"
@@ -71,12 +72,14 @@ def stage(name: str) -> PipelineStage:
 PRODUCER_OF: Final[dict[str, str]] = {
     ModelRegistered.EVENT_TYPE: TRAINING_JOB,
     **{entry.produces.EVENT_TYPE: entry.name for entry in PIPELINE},
+    Undeployed.EVENT_TYPE: "deployer",
 }
 """Event type -> who emits it (``StageFailed`` names its stage in its data)."""
 
 CHAIN_TOPICS: Final[tuple[str, ...]] = (
     ModelRegistered.TOPIC,
     *(entry.produces_topic for entry in PIPELINE),
+    Undeployed.TOPIC,
     StageFailed.TOPIC,
 )
 """Every topic an event of a model version's chain can travel on (not the dead letters)."""

@@ -6,6 +6,7 @@ MODEL_REGISTERED: Final = "bentomesh.model-registered.v1"
 BENTO_BUILT: Final = "bentomesh.bento-built.v1"
 IMAGE_READY: Final = "bentomesh.image-ready.v1"
 DEPLOYED: Final = "bentomesh.deployed.v1"
+UNDEPLOYED: Final = "bentomesh.undeployed.v1"
 HEALTH_ALERT: Final = "bentomesh.health-alert.v1"
 STAGE_FAILED: Final = "bentomesh.stage-failed.v1"
 DEAD_LETTER: Final = "bentomesh.dead-letter.v1"
@@ -15,6 +16,7 @@ ALL_TOPICS: Final = (
     BENTO_BUILT,
     IMAGE_READY,
     DEPLOYED,
+    UNDEPLOYED,
     HEALTH_ALERT,
     STAGE_FAILED,
     DEAD_LETTER,

@@ -10,15 +10,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bentomesh_contracts.events import Deployed
+from bentomesh_contracts.events import EventData, Undeployed
 from services.deployer.rollout import Deployer
 from services.errors import StageError
 
 
 def deployments_api(
-    deployer: Deployer, announce: Callable[[Deployed, str], Awaitable[None]] | None = None
+    deployer: Deployer, announce: Callable[[EventData, str], Awaitable[None]] | None = None
 ) -> Starlette:
-    """``announce(deployed, chain_id)`` publishes the ``Deployed`` a rollback makes."""
+    """``announce(data, chain_id)`` publishes what a rollback (``Deployed``) or an undeploy
+    (``Undeployed``) changed, so the monitor and everyone else learn what serves now."""
 
     async def list_deployments(request: Request) -> JSONResponse:
         model = request.query_params.get("model")
@@ -43,9 +44,29 @@ def deployments_api(
             await announce(event, deployment.chain_id)
         return JSONResponse(deployment.to_dict())
 
+    async def undeploy(request: Request) -> JSONResponse:
+        model = request.path_params["model"]
+        try:
+            stopped = await asyncio.to_thread(deployer.undeploy, model)
+        except StageError as exc:
+            return JSONResponse(
+                {"error": exc.reason, "error_type": exc.error_type}, status_code=409
+            )
+        if announce is not None:
+            removed = Undeployed(
+                deployment_id=stopped.id,
+                model_name=stopped.model,
+                model_version=stopped.version,
+                runtime=stopped.runtime,
+                reason="undeployed on request",
+            )
+            await announce(removed, stopped.chain_id)
+        return JSONResponse(stopped.to_dict())
+
     return Starlette(
         routes=[
             Route("/deployments", list_deployments),
+            Route("/deployments/{model}", undeploy, methods=["DELETE"]),
             Route("/deployments/{model}/rollback", rollback, methods=["POST"]),
         ]
     )

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bentomesh_contracts.envelope import new_chain
-from bentomesh_contracts.events import Deployed
+from bentomesh_contracts.events import EventData
 from bentomesh_contracts.kafka import KafkaSettings
 from services.deployer.api import deployments_api
 from services.deployer.gateway import Gateway
@@ -86,8 +86,8 @@ def create_app(
     app.on_startup(on_startup)
     app.on_shutdown(on_shutdown)
 
-    async def announce(deployed: Deployed, chain_id: str) -> None:
-        event = new_chain(deployed, source="bentomesh/deployer", chainid=chain_id)
+    async def announce(data: EventData, chain_id: str) -> None:
+        event = new_chain(data, source="bentomesh/deployer", chainid=chain_id)
         await publish_event(app.broker, event)  # type: ignore[arg-type]
 
     api = deployments_api(deployer, announce)

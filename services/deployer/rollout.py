@@ -22,6 +22,7 @@ from services.deployer.state import Deployment, DeploymentStore
 from services.deployer.versions import registered_before, rollback_target
 from services.errors import (
     DeployFailed,
+    NotDeployed,
     NothingToRollBack,
     NotReadyError,
     RuntimeUnavailable,
@@ -204,7 +205,7 @@ class Deployer:
     def _rollback(self, model: str, to_version: str | None) -> Deployment:
         current = self.store.active(model)
         if current is None:
-            raise NothingToRollBack(f"{model} has no active deployment to roll back")
+            raise NothingToRollBack(f"{model} has no earlier version to roll back to: none serves")
         previous = rollback_target(current, self.store, to_version)
         now = time.time()
         again = Deployment(
@@ -231,6 +232,18 @@ class Deployer:
         rolled = self.store.get(again.id)
         assert rolled is not None
         return rolled
+
+    def undeploy(self, model: str) -> Deployment:
+        """Stop the model's active deployment; nothing serves the model afterwards. Its
+        earlier versions stay in the history (``rollback --to-version`` can serve one again)."""
+        with self._lock:
+            current = self.store.active(model)
+            if current is None:
+                raise NotDeployed(f"{model} has no active deployment")
+            runtime = self.runtimes.get(current.runtime)
+            if runtime is not None and current.handle:
+                runtime.stop(current.handle)
+            return self.store.update(current.id, status="stopped", detail="undeployed")
 
     def supervise(self) -> list[Deployment]:
         """Restart active deployments whose process or container died; returns those restarted."""

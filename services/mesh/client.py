@@ -77,6 +77,10 @@ class MeshClient:
         )
         return DeploymentView.model_validate(_ok(response))
 
+    def undeploy(self, model: str) -> DeploymentView:
+        response = httpx.delete(f"{self.deployer_url}/deployments/{model}", timeout=120)
+        return DeploymentView.model_validate(_ok(response))
+
     def status(self) -> dict[str, Any]:
         """The monitor's ``/api/status``: deployments, health, alerts and chains."""
         response = httpx.get(f"{self.monitor_url}/api/status", timeout=5)

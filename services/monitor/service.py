@@ -20,7 +20,7 @@ from bentomesh_contracts import topics
 from bentomesh_contracts.codec import decode, decode_as
 from bentomesh_contracts.envelope import CloudEvent, follow_up
 from bentomesh_contracts.errors import EventDecodeError
-from bentomesh_contracts.events import Deployed, HealthAlert
+from bentomesh_contracts.events import Deployed, HealthAlert, Undeployed
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.pipeline import CHAIN_TOPICS
 from services.monitor.checker import Target
@@ -41,11 +41,14 @@ class WatchSet:
         self.targets_file = targets_file
         self.causes: dict[str, CloudEvent[Deployed]] = {}
         self.by_model: dict[str, str] = {}
+        # Undeployed ids: the two topics are read by separate consumers, so at start-up an
+        # Undeployed may be read before the Deployed it ends; that Deployed must not be watched.
+        self.removed: set[str] = set()
 
     def apply(self, event: CloudEvent[Deployed]) -> None:
         data = event.data
-        if data.deployment_id in self.causes:
-            return  # a redelivered Deployed
+        if data.deployment_id in self.causes or data.deployment_id in self.removed:
+            return  # a redelivered Deployed, or one of a deployment since undeployed
         for old in {data.replaced_deployment_id, self.by_model.get(data.model_name)} - {None}:
             assert old is not None
             self.monitor.unwatch(old)
@@ -69,6 +72,17 @@ class WatchSet:
             data.model_version,
             data.endpoint_url,
         )
+        self.write_targets()
+
+    def remove(self, event: CloudEvent[Undeployed]) -> None:
+        """Stop watching a deployment that was undeployed."""
+        removed = event.data.deployment_id
+        self.removed.add(removed)
+        self.monitor.unwatch(removed)
+        self.causes.pop(removed, None)
+        if self.by_model.get(event.data.model_name) == removed:
+            del self.by_model[event.data.model_name]
+        logger.info("no longer watching %s: %s", removed, event.data.reason)
         self.write_targets()
 
     def write_targets(self) -> None:
@@ -150,6 +164,21 @@ def monitor_router(watch: WatchSet, chains: ChainBook | None = None) -> KafkaRou
 
     on_deployed.__annotations__ = {"event": CloudEvent[Deployed], "return": None}
     subscriber(on_deployed)
+
+    removals = router.subscriber(
+        topics.UNDEPLOYED,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=20,
+        decoder=json_body,
+        title="monitor:Undeployed",
+        description="Deployments no longer to watch.",
+    )
+
+    async def on_undeployed(event: CloudEvent[Any]) -> None:
+        watch.remove(event)
+
+    on_undeployed.__annotations__ = {"event": CloudEvent[Undeployed], "return": None}
+    removals(on_undeployed)
     return router
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bentomesh_contracts.envelope import CloudEvent
-from bentomesh_contracts.events import Deployed, HealthAlert, StageFailed
+from bentomesh_contracts.events import Deployed, HealthAlert, StageFailed, Undeployed
 from bentomesh_contracts.pipeline import PRODUCER_OF
 from services.status.render import summarize
 
@@ -67,6 +67,8 @@ class Chain:
 def _status(events: list[CloudEvent[Any]]) -> str:
     if any(isinstance(e.data, StageFailed) for e in events):
         return "failed"
+    if any(isinstance(e.data, Undeployed) for e in events):
+        return "undeployed"
     if any(isinstance(e.data, Deployed) for e in events):
         return "deployed"
     return "in progress"

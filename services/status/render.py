@@ -13,6 +13,7 @@ from bentomesh_contracts.events import (
     ImageReady,
     ModelRegistered,
     StageFailed,
+    Undeployed,
 )
 
 
@@ -31,6 +32,8 @@ def summarize(data: Any) -> str:
         case Deployed():
             replaced = f" replaced={data.replaced_version}" if data.replaced_version else ""
             return f"{data.runtime} {data.endpoint_url}{replaced}"
+        case Undeployed():
+            return f"{data.runtime} {data.deployment_id}: {data.reason}"
         case HealthAlert():
             return f"{data.severity.upper()} {data.state} {data.rule}: {data.message}"
         case StageFailed():

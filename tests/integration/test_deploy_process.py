@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -336,3 +338,46 @@ def test_deployer_restart_keeps_state_and_endpoints(mesh: LocalMesh) -> None:
         assert count_serving("sklearn-classifier:p2") == 1
     finally:
         restarted.stop()
+
+
+async def test_undeploy_stops_the_model_and_announces_it(
+    mesh: LocalMesh, kafka: KafkaSettings
+) -> None:
+    """Last in this module: nothing serves sklearn-classifier afterwards. The restart test
+    above stopped the module's deployer, so this one starts its own on the same state."""
+    own = LocalMesh(
+        mesh.kafka,
+        mesh.runtime,
+        services=tuple(s for s in SERVICES if s.name == "deployer"),
+        free_ports=True,
+        extra_env=mesh.extra_env,
+    )
+    own.start(timeout=120)
+    try:
+        [deployer] = own.processes
+        assert count_serving("sklearn-classifier:p2") == 1
+        async with Collector(kafka, (topics.UNDEPLOYED,)) as collector:
+            done = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "services.cli.main", "--deployer-url", deployer.url,
+                 "undeploy", "--model", "sklearn-classifier"],
+                capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            assert "nothing serves sklearn-classifier" in done.stdout
+            removed = await collector.wait_for(
+                lambda e: e.data.model_name == "sklearn-classifier", topic=topics.UNDEPLOYED
+            )
+        assert removed.data.model_version == "p2"
+        assert count_serving("sklearn-classifier:p2") == 0
+        gateway = httpx.get(f"{deployer.url}/models/sklearn-classifier/predict", timeout=10)
+        assert gateway.status_code == 404
+        again = subprocess.run(
+            [sys.executable, "-m", "services.cli.main", "--deployer-url", deployer.url,
+             "undeploy", "--model", "sklearn-classifier"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert again.returncode == 1
+        assert "has no active deployment" in again.stderr
+    finally:
+        own.stop()

@@ -12,6 +12,7 @@ from services.deployer.rollout import Deployer, RolloutSettings
 from services.deployer.runtimes import Runtime
 from services.deployer.state import DeploymentStore
 from services.errors import (
+    NotDeployed,
     NothingToRollBack,
     RuntimeUnavailable,
     Superseded,
@@ -110,4 +111,18 @@ def test_more_replicas_than_the_runtime_serves_are_refused_not_ignored(tmp_path:
     three = image("1").model_copy(update={"deployment": DeploymentPrefs(replicas=3)})
     with pytest.raises(UnsupportedPreference, match="replicas=3"):
         d.deploy(three, cause_id="c1", chain_id="k1")
+    assert runtime.running == set()
+
+
+def test_undeploy_stops_the_active_version_and_keeps_the_history(tmp_path: Path) -> None:
+    runtime = MemoryRuntime()
+    d = deployer(tmp_path, runtime)
+    d.deploy(image("1"), cause_id="c1", chain_id="k1", registered_at=1.0)
+    stopped = d.undeploy("m")
+    assert (stopped.version, stopped.status) == ("1", "stopped")
+    assert runtime.running == set()
+    assert d.store.active("m") is None
+    with pytest.raises(NotDeployed, match="m has no active deployment"):
+        d.undeploy("m")
+    d.reconcile()  # a restart serves nothing undeployed again
     assert runtime.running == set()

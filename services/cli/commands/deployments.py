@@ -72,6 +72,22 @@ def rollback(
 
 
 @app.command()
+def undeploy(model: ModelOpt) -> None:
+    """Stop serving a model (its history stays; register or roll back to serve it again)."""
+    client = MeshClient()
+    try:
+        with err.status(f"undeploying {model}"):
+            stopped = client.undeploy(model)
+    except httpx.HTTPError as exc:
+        fail(f"deployer not reachable at {client.deployer_url}: {exc}", ExitCode.UNREACHABLE)
+    except MeshApiError as exc:
+        fail(str(exc))
+    console.print(
+        f"{model} version {stopped.version} stopped; nothing serves {model}", markup=False
+    )
+
+
+@app.command()
 def health(
     service_url: Annotated[str, typer.Option(help="Base URL of a model service.")],
     output: OutputOpt = Output.table,
