@@ -11,6 +11,7 @@ from faststream.kafka import KafkaBroker
 
 from bentomesh_contracts import topics
 from bentomesh_contracts.kafka import KafkaSettings
+from services.monitor.history import History
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.monitor import HealthMonitor
 from services.monitor.service import (
@@ -48,6 +49,8 @@ def create_app(
     )
     watch = WatchSet(monitor, settings.targets_file)
     chains = ChainBook()
+    history = History(interval_s=settings.interval_s)
+    monitor.on_results.append(history.record)
     tasks: list[asyncio.Task[None]] = []
 
     def routers(broker_ref: Any, metrics: StageMetrics) -> Any:
@@ -69,7 +72,7 @@ def create_app(
         kafka=kafka,
         routes=[
             ("/ui", page_app()),
-            ("/api/status", api_app(lambda: status_snapshot(monitor, watch, chains))),
+            ("/api/status", api_app(lambda: status_snapshot(monitor, watch, chains, history))),
         ],
     )
 

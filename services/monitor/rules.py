@@ -24,6 +24,7 @@ METRICS: dict[str, str] = {
     "p95_latency_ms": "95th percentile request latency over the window",
     "p99_latency_ms": "99th percentile request latency over the window",
     "request_rate": "requests per second over the window",
+    "requests": "requests answered over the window (how much the percentiles rest on)",
     "error_rate_5xx": "share of requests answered 5xx over the window (none: no judgement)",
     "error_rate_4xx": "share of requests answered 4xx over the window",
 }

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from services.monitor.history import History
 from services.monitor.monitor import HealthMonitor
 from services.monitor.service import WatchSet
 from services.status.chains import ChainBook
 
 
-def deployment_rows(monitor: HealthMonitor, watch: WatchSet) -> list[dict[str, Any]]:
+def deployment_rows(
+    monitor: HealthMonitor, watch: WatchSet, history: History | None = None
+) -> list[dict[str, Any]]:
     rows = []
+    now = time.time()
     for event in list(watch.causes.values()):
         data = event.data
         result = monitor.last.get(data.deployment_id)
@@ -28,17 +33,21 @@ def deployment_rows(monitor: HealthMonitor, watch: WatchSet) -> list[dict[str, A
                 "ready_ms": result.ready_ms if result else None,
                 "p99_latency_ms": stats.get("p99_latency_ms"),
                 "request_rate": stats.get("request_rate"),
+                "requests": stats.get("requests"),
                 "error_rate_5xx": stats.get("error_rate_5xx"),
                 "alerts": monitor.book.firing(data.deployment_id),
                 "last_error": result.error if result else None,
+                "history": history.series(data.deployment_id, now) if history else None,
             }
         )
     return sorted(rows, key=lambda r: r["model"])
 
 
-def status_snapshot(monitor: HealthMonitor, watch: WatchSet, chains: ChainBook) -> dict[str, Any]:
+def status_snapshot(
+    monitor: HealthMonitor, watch: WatchSet, chains: ChainBook, history: History | None = None
+) -> dict[str, Any]:
     return {
-        "deployments": deployment_rows(monitor, watch),
+        "deployments": deployment_rows(monitor, watch, history),
         "chains": chains.snapshot(),
         "checks": monitor.checks,
     }

@@ -82,6 +82,7 @@ def window_stats(old: Scrape, new: Scrape) -> dict[str, float | None]:
         "p50_latency_ms": p50 * 1000 if p50 is not None and total else None,
         "p95_latency_ms": p95 * 1000 if p95 is not None and total else None,
         "request_rate": total / seconds,
+        "requests": total,
         "error_rate_5xx": delta.get("5xx", 0.0) / total if total else None,
         "error_rate_4xx": delta.get("4xx", 0.0) / total if total else None,
         "p99_latency_ms": p99 * 1000 if p99 is not None and total else None,

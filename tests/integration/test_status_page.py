@@ -77,6 +77,21 @@ async def test_page_shows_the_deployment_its_chain_and_its_alert_live(
     chain = _text(browser, 'details[data-model="page-model"] summary')
     assert "page-model:7" in chain
     assert "deployed" in chain
+    stages = browser.execute_script(
+        "return Array.from(document.querySelectorAll('[data-timeline=\"page-model\"] span'))"
+        ".map(s => s.dataset.stage);"
+    )
+    assert stages == ["deployer"]  # the one stage this chain went through, as a timeline bar
+
+    for _ in range(40):  # traffic for the last-hour charts
+        httpx.post(f"{server.url}/predict", json={"rows": [[1]]}, timeout=5)
+    drawn = "return document.querySelectorAll('[data-history=\"page-model\"] svg polyline').length;"
+    # request rate, p99 and 5xx share (0) drawn from the windows that saw the traffic
+    wait.until(lambda d: d.execute_script(drawn) == 3)
+    rows = httpx.get(f"{url}/api/status").json()["deployments"]
+    history = next(r["history"] for r in rows if r["model"] == "page-model")
+    assert max(r for r in history["request_rate"] if r is not None) > 0
+    assert any(p is not None for p in history["p99_latency_ms"])
 
     server.stop()  # the deployment goes down; the page must show it without a reload
     wait.until(lambda d: "endpoint_down" in _text(d, 'td[data-alerts="page-model"]'))

@@ -44,6 +44,7 @@ class EffectIntervals(BaseModel):
     description=SERVICE["description"],
     workers=SERVICE["workers"],
     traffic={**bms.TRAFFIC, "timeout": 60, "max_concurrency": 256},
+    metrics=bms.METRICS,
 )
 class CausalEffects:
     model_ref = MODEL

@@ -36,6 +36,7 @@ class Probabilities(BaseModel):
     description=SERVICE["description"],
     workers=SERVICE["workers"],
     traffic=bms.TRAFFIC,
+    metrics=bms.METRICS,
 )
 class Classifier:
     model_ref = MODEL

@@ -218,3 +218,8 @@ def service_settings() -> dict[str, Any]:
 
 TRAFFIC = {"timeout": 30, "max_concurrency": 512}
 """BentoML traffic settings of the templates (the causal one allows longer requests)."""
+
+METRICS = {"duration": {"min": 0.0005, "max": 30.0, "factor": 1.25}}
+"""Latency histogram buckets 25% apart from 0.5 ms to 30 s: the monitor's p99 is then within
+about 12% of the true value, where BentoML's default buckets (5, 10, 25, 50 ms ...) put the p99
+of every light service near one bucket edge."""

@@ -36,6 +36,7 @@ class Prediction(BaseModel):
     description=SERVICE["description"],
     workers=SERVICE["workers"],
     traffic=bms.TRAFFIC,
+    metrics=bms.METRICS,
 )
 class Regressor:
     model_ref = MODEL
