@@ -190,3 +190,27 @@ def test_packager_exposes_metrics_and_health(packager: LocalMesh) -> None:
     metrics = httpx.get(f"{proc.url}/metrics", timeout=10).text
     assert "bentomesh_stage_events_total" in metrics
     assert "faststream_received_messages_total" in metrics
+
+
+def test_register_outside_the_roots_fails_in_the_terminal_naming_the_variable(
+    packager: LocalMesh, kafka: KafkaSettings, tmp_path: Path, model_cases: dict[str, ModelCase]
+) -> None:
+    """The quick-start trap: the mesh started without the user's directory in its roots. The
+    user's own terminal says so, with the variable to set, and exits 1."""
+    import os
+    import subprocess
+    import sys
+
+    outside = tmp_path / "churn.joblib"
+    outside.write_bytes(model_cases["sklearn-classifier"].path.read_bytes())
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "register", "--model-path", str(outside),
+         "--model", "outside-roots", "--version", "1", "--task", "classification",
+         "--features", "a,b,c,d", "--timeout", "120"],
+        capture_output=True, text=True, timeout=180,
+        env={**os.environ, **kafka.as_env()},
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "packager failed" in result.stderr
+    assert "BENTOMESH_ARTIFACT_ROOTS" in result.stderr
+    assert "Traceback" not in result.stderr
