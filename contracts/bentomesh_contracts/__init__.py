@@ -16,7 +16,6 @@ from bentomesh_contracts.events import (
     Deployed,
     DeploymentPrefs,
     EventData,
-    Feature,
     HealthAlert,
     ImageReady,
     ModelRegistered,
@@ -24,6 +23,7 @@ from bentomesh_contracts.events import (
     StageFailed,
     Undeployed,
 )
+from bentomesh_contracts.features import Feature
 from bentomesh_contracts.pipeline import PIPELINE, PipelineStage
 
 if TYPE_CHECKING:

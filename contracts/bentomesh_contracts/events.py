@@ -11,6 +11,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from bentomesh_contracts import topics
+from bentomesh_contracts.features import Feature
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$"
 VERSION_PATTERN = r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"
@@ -22,8 +23,6 @@ Runtime = Literal["auto", "docker", "process"]
 Stage = Literal["packager", "builder", "deployer", "monitor"]
 Severity = Literal["info", "warning", "critical"]
 AlertState = Literal["firing", "resolved"]
-FeatureDtype = Literal["float", "int", "bool"]
-
 ModelName = Annotated[
     str,
     Field(
@@ -55,26 +54,6 @@ class EventData(BaseModel):
 
 class _Part(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Feature(_Part):
-    """One input feature of a model, in the order the model expects."""
-
-    name: str = Field(
-        min_length=1,
-        max_length=128,
-        pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$",
-        description="Feature name, used as the key of a row object in prediction requests.",
-        examples=["age"],
-    )
-    dtype: FeatureDtype = Field(
-        default="float", description="Value type accepted for this feature in a request."
-    )
-    allow_nan: bool = Field(
-        default=False,
-        description="Whether a missing value (null or NaN) is accepted; models that handle "
-        "missing values natively (gradient boosting) may set it.",
-    )
 
 
 class DataRef(_Part):
@@ -139,7 +118,10 @@ class ModelRegistered(EventData):
     )
     artifact_sha256: Sha256
     features: tuple[Feature, ...] = Field(
-        min_length=1, description="Input features in the order the model expects them."
+        default=(),
+        description="Input features in the order the model expects them. Empty: the packager "
+        "reads them from the model (a model fitted on a DataFrame knows its columns); given, "
+        "they override what the model says.",
     )
     class_labels: tuple[str, ...] | None = Field(
         default=None,
@@ -178,6 +160,11 @@ class BentoBuilt(EventData):
     framework: Framework = Field(description="Library of the model, as detected or declared.")
     task: Task = Field(description="Task of the model.")
     bento_tag: str = Field(description="BentoML tag of the built bento.", examples=["churn:3"])
+    features: tuple[Feature, ...] = Field(
+        default=(),
+        description="The signature the bento serves: names, types and categories, as "
+        "registered or read from the model (empty from producers before this field).",
+    )
     model_tag: str = Field(description="BentoML model-store tag.", examples=["churn-model:3"])
     template: Literal["classification", "regression", "causal"] = Field(
         description="Serving template the bento was generated from."

@@ -21,11 +21,11 @@ from bentomesh_contracts.events import (
     DataRef,
     DeploymentPrefs,
     EventData,
-    Feature,
     Framework,
     ModelRegistered,
     Task,
 )
+from bentomesh_contracts.features import Feature
 from bentomesh_contracts.kafka import KafkaSettings
 
 DataT = TypeVar("DataT", bound=EventData)
@@ -82,7 +82,7 @@ def _features(features: Iterable[str | Feature | Mapping[str, Any]]) -> tuple[Fe
 class Registration(TypedDict, total=False):
     """What a training job says about its model, as keyword arguments of the publish helpers.
 
-    ``name``, ``version``, ``task`` and ``features`` are required.
+    ``name``, ``version`` and ``task`` are required.
     """
 
     name: Required[str]
@@ -91,8 +91,9 @@ class Registration(TypedDict, total=False):
     """Model version; immutable once registered."""
     task: Required[Task]
     """``classification``, ``regression`` or ``causal``."""
-    features: Required[Iterable[str | Feature | Mapping[str, Any]]]
-    """Feature names (or ``Feature``s) in the order the model takes them."""
+    features: Iterable[str | Feature | Mapping[str, Any]]
+    """Feature names (or ``Feature``s) in the order the model takes them; leave them out when
+    the model knows them (fitted on a DataFrame): the packager reads them from the model."""
     framework: Framework | None
     """``sklearn``, ``xgboost``, ``lightgbm`` or ``econml``; detected when absent."""
     class_labels: Iterable[str] | None
@@ -148,7 +149,7 @@ def build_model_registered(
         task=fields["task"],
         artifact_uri=fields.get("artifact_uri") or path.as_uri(),
         artifact_sha256=sha256_file(path),
-        features=_features(fields["features"]),
+        features=_features(fields.get("features") or ()),
         class_labels=tuple(class_labels) if class_labels is not None else None,
         metrics=dict(fields.get("metrics") or {}),
         tags=dict(fields.get("tags") or {}),

@@ -48,8 +48,12 @@ NameOpt = Annotated[
 VersionOpt = Annotated[str, typer.Option(help="Model version, e.g. 3 or 2026-11.1.")]
 TaskOpt = Annotated[TaskChoice, typer.Option(help="What the model does.")]
 FeaturesOpt = Annotated[
-    str,
-    typer.Option(help="Comma-separated feature names, in the order the model takes them."),
+    str | None,
+    typer.Option(
+        help="Comma-separated feature names in the order the model takes them; needed only "
+        "when the model does not record them (not fitted on a DataFrame).",
+        show_default="read from the model",
+    ),
 ]
 FrameworkOpt = Annotated[
     FrameworkChoice | None, typer.Option(help="Model library.", show_default="detected")
@@ -88,7 +92,7 @@ class Registration:
     name: NameOpt
     version: VersionOpt
     task: TaskOpt
-    features: FeaturesOpt
+    features: FeaturesOpt = None
     framework: FrameworkOpt = None
     class_labels: LabelsOpt = None
     calibration: CalibrationOpt = None
@@ -106,9 +110,7 @@ class Registration:
 
         from bentomesh_contracts.publish import build_model_registered
 
-        feature_names = split_list(self.features)
-        if not feature_names:
-            fail("--features: give the feature names in the order the model takes them", 2)
+        feature_names = split_list(self.features) or []
         try:
             return build_model_registered(
                 self.model_path,

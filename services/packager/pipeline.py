@@ -21,11 +21,12 @@ import numpy as np
 import psutil
 
 from bentomesh_contracts.events import BentoBuilt, ModelRegistered
-from services.errors import BuildFailed, InvalidRegistration, VersionConflict
-from services.packager import frameworks, intake
+from services.errors import BuildFailed, VersionConflict
+from services.packager import frameworks, inputs, intake
 from services.packager.bentofile import BentoConfig, ContainerConfig, pinned_requirements
 from services.packager.build_context import service_settings, write_build_context
 from services.packager.settings import PackagerSettings
+from services.packager.signature import Signature, infer_signature
 from services.packager.store import save_model, serving_config
 from services.packager.tasks import TASK_PROFILES
 from services.runtime.children import dying_with_parent
@@ -35,41 +36,6 @@ from services.runtime.children import dying_with_parent
 class PackagedBento:
     built: BentoBuilt
     reused: bool
-
-
-def _calibration(event: ModelRegistered, roots: tuple[Path, ...]) -> tuple[Any, Any] | None:
-    if event.calibration is None:
-        return None
-    path = intake.resolve_artifact(event.calibration.uri, roots)
-    intake.verify_digest(path, event.calibration.sha256, what="calibration data")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            x, y = np.asarray(data["X"], dtype=float), np.asarray(data["y"], dtype=float).ravel()
-    except (KeyError, ValueError, OSError) as exc:
-        raise InvalidRegistration(
-            f"calibration data {path.name} must be an .npz with numeric arrays 'X' and 'y': {exc}"
-        ) from exc
-    if x.ndim != 2 or x.shape[1] != len(event.features) or len(x) != len(y):
-        raise InvalidRegistration(
-            f"calibration X has shape {x.shape} and y {y.shape}; expected (n, "
-            f"{len(event.features)}) and (n,)"
-        )
-    if len(y) < 20:
-        raise InvalidRegistration(f"calibration data has {len(y)} rows; at least 20 are needed")
-    return x, y
-
-
-def _class_labels(event: ModelRegistered, loaded: frameworks.LoadedModel) -> list[str]:
-    probe = np.zeros((1, len(event.features)))
-    columns = np.asarray(loaded.model.predict_proba(probe)).shape[-1]
-    columns = 2 if columns == 1 else columns  # binary boosters return one column
-    labels = list(event.class_labels) if event.class_labels else frameworks.class_labels_of(loaded)
-    labels = labels or [str(i) for i in range(columns)]
-    if len(labels) != columns:
-        raise InvalidRegistration(
-            f"class_labels has {len(labels)} names but the model predicts {columns} classes"
-        )
-    return labels
 
 
 def _serving_model(loaded: frameworks.LoadedModel, task: str) -> Any:
@@ -83,6 +49,12 @@ def _serving_model(loaded: frameworks.LoadedModel, task: str) -> Any:
             else _Regressor(loaded.model)
         )
     return loaded.model
+
+
+def _describe(signature: Signature) -> str:
+    kinds = [f.dtype for f in signature.features]
+    shape = "a DataFrame" if signature.frame else "a matrix"
+    return f"takes {shape} of {len(kinds)} columns ({', '.join(sorted(set(kinds)))})"
 
 
 def registration_fingerprint(event: ModelRegistered) -> str:
@@ -171,7 +143,6 @@ def package(
     artifact = intake.resolve_artifact(event.artifact_uri, roots)
     intake.verify_digest(artifact, event.artifact_sha256)
     say("artifact verified")
-    calibration = _calibration(event, roots) if event.task == "regression" else None
 
     bento_tag = f"{event.model_name}:{event.model_version}"
     fingerprint = registration_fingerprint(event)
@@ -188,22 +159,24 @@ def package(
 
     loaded = frameworks.load_artifact(artifact, event.task, event.framework)
     frameworks.check_task(loaded, event.task)
-    frameworks.check_feature_count(loaded, len(event.features))
     serving = _serving_model(loaded, event.task)
-    labels = (
-        _class_labels(
-            event, frameworks.LoadedModel(serving, loaded.framework, loaded.artifact_format)
-        )
-        if event.task == "classification"
-        else None
-    )
+    call = {"classification": "predict_proba", "regression": "predict"}.get(event.task, "effect")
+    signature = infer_signature(loaded.model, event.features, getattr(serving, call))
+    frameworks.check_feature_count(loaded, len(signature.features))
+    labels = None
+    if event.task == "classification":
+        known = frameworks.class_labels_of(loaded)
+        labels = inputs.class_labels(event, signature, serving.predict_proba, known)
     scores = None
+    calibration = (
+        inputs.read_calibration(event, roots, signature) if event.task == "regression" else None
+    )
     if calibration is not None:
         x_cal, y_cal = calibration
         scores = np.abs(y_cal - np.asarray(serving.predict(x_cal), dtype=float).ravel())
-    say(f"loaded {loaded.framework} model ({loaded.artifact_format})")
+    say(f"loaded {loaded.framework} model ({loaded.artifact_format}); {_describe(signature)}")
 
-    config = serving_config(event, loaded, class_labels=labels, conformal_scores=scores)
+    config = serving_config(event, loaded, signature, class_labels=labels, conformal_scores=scores)
     stored = save_model(event, loaded, artifact, config, chain_id=chain_id)
     say(f"model {'reused' if stored.reused else 'saved'} as {stored.tag}")
 
@@ -246,7 +219,8 @@ def package(
         tag = build_bento(context, event.model_name, event.model_version, settings.build_timeout_s)
     bento = bentoml.bentos.get(tag)
     say(f"built {tag}")
-    return PackagedBento(_built(event, bento, started, loaded.framework), reused=False)
+    built = _built(event, bento, started, loaded.framework)
+    return PackagedBento(built.model_copy(update={"features": signature.features}), reused=False)
 
 
 def _built(

@@ -14,6 +14,7 @@ import numpy as np
 from bentomesh_contracts.events import ModelRegistered
 from services.errors import VersionConflict
 from services.packager.frameworks import LoadedModel
+from services.packager.signature import Signature
 from services.packager.templates.helpers import ARTIFACT_FILES
 
 
@@ -39,6 +40,7 @@ def find_model(tag: str) -> bentoml.Model | None:
 def serving_config(
     event: ModelRegistered,
     loaded: LoadedModel,
+    signature: Signature,
     *,
     class_labels: list[str] | None,
     conformal_scores: np.ndarray[Any, Any] | None,
@@ -51,7 +53,8 @@ def serving_config(
         "framework": loaded.framework,
         "artifact_format": loaded.artifact_format,
         "artifact_sha256": event.artifact_sha256,
-        "features": [f.model_dump() for f in event.features],
+        "features": signature.as_config(),
+        "input": "frame" if signature.frame else "array",
         "class_labels": class_labels,
         "conformal_scores": (
             np.sort(conformal_scores).tolist() if conformal_scores is not None else None
@@ -90,7 +93,7 @@ def save_model(
     }
     metadata = {
         "artifact_sha256": event.artifact_sha256,
-        "features": [f.name for f in event.features],
+        "features": [f["name"] for f in config["features"]],
         "class_labels": config.get("class_labels"),
         "metrics": dict(event.metrics),
         "chain_id": chain_id,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from bentomesh_contracts.events import Task
+from bentomesh_contracts.features import Feature
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,16 @@ TASK_PROFILES: Final[dict[Task, TaskProfile]] = {
 }
 
 
-def sample_request(base_url: str, task: str, features: list[str]) -> tuple[str, str]:
-    """The route and a curl line that calls it with one all-zero row."""
+def sample_request(base_url: str, task: str, features: list[Feature]) -> tuple[str, str]:
+    """The route and a curl line that calls it with one typical row (zeros, first categories)."""
     profile = TASK_PROFILES.get(task)  # type: ignore[call-overload]
     route = profile.sample_route if profile is not None else "effect"
-    body = json.dumps({"rows": [dict.fromkeys(features, 0.0)]})
+    row = {
+        f.name: (f.categories[0] if f.categories else "")
+        if f.dtype in ("string", "category")
+        else 0.0
+        for f in features
+    }
+    body = json.dumps({"rows": [row]})
     curl = f"curl -s -X POST {base_url}/{route} -H 'content-type: application/json' -d '{body}'"
     return route, curl

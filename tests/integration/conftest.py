@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bentomesh_contracts import Deployed, ModelRegistered, follow_up, new_chain
-from bentomesh_contracts.events import Feature
+from bentomesh_contracts.features import Feature
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.publish import build_model_registered
 from services.mesh.local import LocalMesh

@@ -126,7 +126,7 @@ def test_hand_written_cloudevent_is_accepted() -> None:
         (lambda b: b["data"].update(surprise=1), "data.surprise"),
         (lambda b: b.pop("chainid"), "chainid"),
         (lambda b: b.update(specversion="0.3"), "specversion"),
-        (lambda b: b["data"].update(features=[]), "data.features"),
+        (lambda b: b["data"].update(features=[{"name": "a\nb"}]), "data.features.0.name"),
     ],
 )
 def test_validation_errors_name_the_field(mutate: object, field: str) -> None:

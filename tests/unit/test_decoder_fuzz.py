@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bentomesh_contracts import ModelRegistered, decode, decode_as, encode, new_chain
 from bentomesh_contracts.errors import EventDecodeError
-from bentomesh_contracts.events import Feature
+from bentomesh_contracts.features import Feature
 from bentomesh_contracts.signing import SignatureError, verify
 from services.runtime.dead_letter import DeadLetter
 

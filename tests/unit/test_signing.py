@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bentomesh_contracts import ModelRegistered, encode, new_chain
-from bentomesh_contracts.events import Feature
+from bentomesh_contracts.features import Feature
 from bentomesh_contracts.signing import SignatureError, canonical, sign, verify
 
 KEY = "k3y-for-tests"

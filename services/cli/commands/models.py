@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from bentomesh_contracts.envelope import CloudEvent
-from bentomesh_contracts.events import Deployed, StageFailed
+from bentomesh_contracts.events import BentoBuilt, Deployed, StageFailed
 from bentomesh_contracts.kafka import KafkaSettings
 from services.cli.console import ExitCode, console, err, fail, progress_printer, stop_on_sigterm
 from services.cli.options import Registration, RuntimeChoice, RuntimeOpt, registration_options
@@ -28,7 +28,12 @@ WaitOpt = Annotated[
 TimeoutOpt = Annotated[float, typer.Option(help="Seconds to wait for the outcome.")]
 
 
-def follow_to_outcome(event: CloudEvent[Any], settings: KafkaSettings, timeout: float) -> Deployed:
+def follow_to_outcome(
+    event: CloudEvent[Any],
+    settings: KafkaSettings,
+    timeout: float,
+    seen: list[Any] | None = None,
+) -> Deployed:
     """Publish ``event``, print each stage as it passes, return the ``Deployed``; a failed
     stage exits 1 with its reason, a broker that refuses exits 3."""
     from aiokafka.errors import KafkaError
@@ -39,6 +44,8 @@ def follow_to_outcome(event: CloudEvent[Any], settings: KafkaSettings, timeout: 
     started = time.perf_counter()
 
     def show(ev: Any) -> None:
+        if seen is not None:
+            seen.append(ev)
         elapsed = time.perf_counter() - started
         stage = "FAILED" if isinstance(ev.data, StageFailed) else short_type(ev)
         err.print(f"  {elapsed:6.1f}s  {stage:<16} {summarize(ev.data)}", markup=False)
@@ -127,9 +134,12 @@ def deploy(
 
     name, version = registration.name, registration.version
     try:
-        deployed = follow_to_outcome(event, KafkaSettings(), timeout)
+        seen: list[Any] = []
+        deployed = follow_to_outcome(event, KafkaSettings(), timeout, seen)
         gateway = client.gateway(name)
-        _, curl = sample_request(gateway, data.task, [f.name for f in data.features])
+        served = [e.data.features for e in seen if isinstance(e.data, BentoBuilt)]
+        features = data.features or (served[0] if served else ())
+        _, curl = sample_request(gateway, data.task, list(features))
         console.print(
             f"{name}:{version} serving at {deployed.endpoint_url} "
             f"(stable: {gateway}) after {time.perf_counter() - started:.1f}s",

@@ -11,17 +11,18 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from . import helpers as bms
+from . import rows as rq
 
 bms.limit_threads()
 
 SERVICE = bms.service_settings()
 MODEL = bentoml.models.BentoModel(SERVICE["model_tag"])
 CONFIG = bms.read_config(MODEL.stored.path)
-NAMES = [f["name"] for f in CONFIG["features"]]
+INPUT = rq.ModelInput(CONFIG["features"], frame=CONFIG.get("input") == "frame")
 if TYPE_CHECKING:
-    Row = dict[str, Any]
+    Rows = list[dict[str, Any]]
 else:
-    Row = bms.row_type(CONFIG["features"])
+    Rows = rq.request_type(CONFIG["features"])
 
 
 class Effects(BaseModel):
@@ -55,20 +56,27 @@ class CausalEffects:
 
     @bentoml.api
     async def effect(
-        self, rows: list[Row] = Field(min_length=1, max_length=10_000, description="Rows (X).")
+        self,
+        rows: Rows = Field(
+            description="Rows (X): objects by column name, arrays, or {columns, data}."
+        ),
     ) -> Effects:
         """CATE per row and the average over the batch."""
-        tau = np.asarray(self.model.effect(bms.to_matrix(rows, NAMES)), dtype=float).ravel()
+        tau = np.asarray(INPUT.calling(self.model.effect)(bms.prepared(INPUT, rows)), dtype=float)
+        tau = tau.ravel()
         return Effects(effects=tau.tolist(), average_effect=float(tau.mean()))
 
     @bentoml.api
     async def effect_interval(
         self,
-        rows: list[Row] = Field(min_length=1, max_length=10_000, description="Rows (X)."),
+        rows: Rows = Field(
+            description="Rows (X): objects by column name, arrays, or {columns, data}."
+        ),
         alpha: float = Field(default=0.05, gt=0, lt=1, description="1 - nominal coverage."),
     ) -> EffectIntervals:
         """CATE per row with confidence intervals, and the average effect with its interval."""
-        x = bms.to_matrix(rows, NAMES)
+        x = bms.prepared(INPUT, rows)
+        x = INPUT.calling(lambda frame: frame)(x)  # the matrix, or the frame built from rows
         tau = np.asarray(self.model.effect(x), dtype=float).ravel()
         lo, hi = self.model.effect_interval(x, alpha=alpha)
         ate_lo, ate_hi = self.model.ate_interval(x, alpha=alpha)

@@ -9,17 +9,18 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from . import helpers as bms
+from . import rows as rq
 
 bms.limit_threads()
 
 SERVICE = bms.service_settings()
 MODEL = bentoml.models.BentoModel(SERVICE["model_tag"])
 CONFIG = bms.read_config(MODEL.stored.path)
-NAMES = [f["name"] for f in CONFIG["features"]]
+INPUT = rq.ModelInput(CONFIG["features"], frame=CONFIG.get("input") == "frame")
 if TYPE_CHECKING:
-    Row = dict[str, Any]
+    Rows = list[dict[str, Any]]
 else:
-    Row = bms.row_type(CONFIG["features"])
+    Rows = rq.request_type(CONFIG["features"])
 
 
 class Prediction(BaseModel):
@@ -45,23 +46,31 @@ class Classifier:
         self.model = bms.load_model(MODEL.stored.path, CONFIG["artifact_format"], "classification")
         self.labels = np.asarray(CONFIG["class_labels"], dtype=object)
         self.label_list = [str(label) for label in CONFIG["class_labels"]]
-        self.predict_proba_batched = bms.MicroBatcher(self.model.predict_proba)
+        self.predict_proba_batched = bms.MicroBatcher(
+            INPUT.calling(self.model.predict_proba), merge=INPUT.merge
+        )
         bms.freeze_heap()
 
     @bentoml.api
     async def predict(
-        self, rows: list[Row] = Field(min_length=1, max_length=10_000, description="Rows to score.")
+        self,
+        rows: Rows = Field(
+            description="Rows to score: objects by column name, arrays, or {columns, data}."
+        ),
     ) -> Prediction:
         """Predicted class label of each row."""
-        proba = await self.predict_proba_batched(bms.to_matrix(rows, NAMES))
+        proba = await self.predict_proba_batched(bms.prepared(INPUT, rows))
         return Prediction(labels=self.labels[proba.argmax(axis=1)].tolist())
 
     @bentoml.api
     async def predict_proba(
-        self, rows: list[Row] = Field(min_length=1, max_length=10_000, description="Rows to score.")
+        self,
+        rows: Rows = Field(
+            description="Rows to score: objects by column name, arrays, or {columns, data}."
+        ),
     ) -> Probabilities:
         """Class probabilities of each row, keyed by the registered class names."""
-        proba = await self.predict_proba_batched(bms.to_matrix(rows, NAMES))
+        proba = await self.predict_proba_batched(bms.prepared(INPUT, rows))
         labels = self.label_list
         return Probabilities(
             labels=self.labels[proba.argmax(axis=1)].tolist(),

@@ -11,11 +11,9 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Annotated, Any, NotRequired
+from typing import Any
 
 import numpy as np
-from pydantic import AfterValidator, ConfigDict, Field
-from typing_extensions import TypedDict
 
 ARTIFACT_FILES = {
     "joblib": "model.joblib",
@@ -23,7 +21,6 @@ ARTIFACT_FILES = {
     "xgboost-ubj": "model.ubj",
     "lightgbm-txt": "model.txt",
 }
-_PY_TYPES: dict[str, Any] = {"float": float, "int": int, "bool": bool}
 
 
 def limit_threads() -> None:
@@ -38,55 +35,6 @@ def limit_threads() -> None:
         pass
 
 
-def row_type(features: list[dict[str, Any]]) -> Any:
-    """The type of one request row: an object by feature name, or an array in feature order.
-
-    Both forms are validated by pydantic-core (no Python per value); the error of a bad row names
-    the offending feature, or lists the expected order when an array has the wrong length.
-    """
-    names = [f["name"] for f in features]
-    fields: dict[str, Any] = {}
-    for f in features:
-        py_type = _PY_TYPES[f.get("dtype", "float")]
-        if f.get("allow_nan"):
-            fields[f["name"]] = NotRequired[Annotated[py_type | None, Field(allow_inf_nan=True)]]
-        elif py_type is float:
-            fields[f["name"]] = Annotated[float, Field(allow_inf_nan=False)]
-        elif py_type is bool:
-            fields[f["name"]] = Annotated[bool, Field(strict=True)]
-        else:
-            fields[f["name"]] = int
-    row_object = TypedDict("RowObject", fields)  # type: ignore[misc]
-    row_object.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
-    allows_nan = any(f.get("allow_nan") for f in features)
-    cell = (
-        Annotated[float | None, Field(allow_inf_nan=True)]
-        if allows_nan
-        else Annotated[float, Field(allow_inf_nan=False)]
-    )
-
-    def check_length(row: list[Any]) -> list[Any]:
-        if len(row) != len(names):
-            raise ValueError(
-                f"row has {len(row)} values but the model takes {len(names)} features "
-                f"in this order: {', '.join(names)}"
-            )
-        return row
-
-    row_array = Annotated[list[cell], AfterValidator(check_length)]  # type: ignore[valid-type]
-    return row_object | row_array
-
-
-def to_matrix(rows: list[Any], names: list[str]) -> np.ndarray[Any, Any]:
-    """Rows as a float matrix in feature order (missing values become NaN)."""
-    if all(type(r) is list for r in rows):
-        return np.asarray(rows, dtype=np.float64)
-    return np.asarray(
-        [r if type(r) is list else [r.get(n, math.nan) for n in names] for r in rows],
-        dtype=np.float64,
-    )
-
-
 class MicroBatcher:
     """Merges the rows of requests that are ready in the same event-loop turn into one call.
 
@@ -94,13 +42,14 @@ class MicroBatcher:
     nothing waits for a batch to fill, so no request is delayed or shed.
     """
 
-    def __init__(self, fn: Any, max_rows: int = 4096) -> None:
+    def __init__(self, fn: Any, max_rows: int = 4096, merge: Any = np.vstack) -> None:
         self.fn = fn
+        self.merge = merge  # parts -> one input (rows stacked); len() of a part is its rows
         self.max_rows = max_rows
-        self.pending: list[tuple[np.ndarray[Any, Any], asyncio.Future[Any]]] = []
+        self.pending: list[tuple[Any, asyncio.Future[Any]]] = []
         self.scheduled = False
 
-    async def __call__(self, x: np.ndarray[Any, Any]) -> Any:
+    async def __call__(self, x: Any) -> Any:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self.pending.append((x, future))
@@ -112,14 +61,14 @@ class MicroBatcher:
     def _flush(self) -> None:
         pending, self.pending, self.scheduled = self.pending, [], False
         while pending:
-            batch: list[tuple[np.ndarray[Any, Any], asyncio.Future[Any]]] = []
+            batch: list[tuple[Any, asyncio.Future[Any]]] = []
             rows = 0
             while pending and (not batch or rows + len(pending[0][0]) <= self.max_rows):
                 item = pending.pop(0)
                 batch.append(item)
                 rows += len(item[0])
             try:
-                out = np.asarray(self.fn(np.vstack([x for x, _ in batch])))
+                out = np.asarray(self.fn(self.merge([x for x, _ in batch])))
             except Exception as exc:
                 for _, future in batch:
                     if not future.done():
@@ -194,6 +143,18 @@ def conformal_quantile(scores: np.ndarray[Any, Any], confidence: float) -> float
     if rank > n:
         return math.inf
     return float(scores[rank - 1])
+
+
+def prepared(model_input: Any, rows: Any) -> Any:
+    """``model_input.prepare(rows)``; rows that do not fit are a 400 naming the column."""
+    import bentoml
+
+    from .rows import RowsRefused
+
+    try:
+        return model_input.prepare(rows)
+    except RowsRefused as exc:
+        raise bentoml.exceptions.InvalidArgument(str(exc)) from exc
 
 
 def read_config(model_dir: str | Path) -> dict[str, Any]:

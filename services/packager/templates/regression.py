@@ -10,18 +10,19 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from . import helpers as bms
+from . import rows as rq
 
 bms.limit_threads()
 
 SERVICE = bms.service_settings()
 MODEL = bentoml.models.BentoModel(SERVICE["model_tag"])
 CONFIG = bms.read_config(MODEL.stored.path)
-NAMES = [f["name"] for f in CONFIG["features"]]
+INPUT = rq.ModelInput(CONFIG["features"], frame=CONFIG.get("input") == "frame")
 RETURN_INTERVALS = bool(SERVICE["options"].get("return_intervals", True))
 if TYPE_CHECKING:
-    Row = dict[str, Any]
+    Rows = list[dict[str, Any]]
 else:
-    Row = bms.row_type(CONFIG["features"])
+    Rows = rq.request_type(CONFIG["features"])
 
 
 class Prediction(BaseModel):
@@ -45,13 +46,17 @@ class Regressor:
         self.model = bms.load_model(MODEL.stored.path, CONFIG["artifact_format"], "regression")
         scores = CONFIG.get("conformal_scores")
         self.scores = np.sort(np.asarray(scores)) if scores else None
-        self.predict_batched = bms.MicroBatcher(self.model.predict)
+        self.predict_batched = bms.MicroBatcher(
+            INPUT.calling(self.model.predict), merge=INPUT.merge
+        )
         bms.freeze_heap()
 
     @bentoml.api
     async def predict(
         self,
-        rows: list[Row] = Field(min_length=1, max_length=10_000, description="Rows to score."),
+        rows: Rows = Field(
+            description="Rows to score: objects by column name, arrays, or {columns, data}."
+        ),
         intervals: bool = Field(
             default=RETURN_INTERVALS, description="Return prediction intervals."
         ),
@@ -60,7 +65,7 @@ class Regressor:
         ),
     ) -> Prediction:
         """Point predictions and, if calibrated, conformal prediction intervals."""
-        yhat = np.asarray(await self.predict_batched(bms.to_matrix(rows, NAMES)), dtype=float)
+        yhat = np.asarray(await self.predict_batched(bms.prepared(INPUT, rows)), dtype=float)
         if not intervals:
             return Prediction(predictions=yhat.tolist())
         if self.scores is None:
