@@ -10,6 +10,7 @@ whether it takes a category it never saw. The result is the signature the bento 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,15 @@ from services.errors import FeatureCountMismatch, InvalidRegistration
 from services.packager.templates.rows import to_frame, to_matrix
 
 UNSEEN = "__bentomesh_unseen_category__"
+
+
+@dataclass(frozen=True)
+class Categorical:
+    """A string or categorical column the model knows the categories of."""
+
+    dtype: str  # "string" (encoded by a pipeline) or "category" (pandas categorical)
+    categories: list[str]
+    accept_unknown: bool | None = None  # None: found out by probing the model
 
 
 @dataclass(frozen=True)
@@ -89,10 +99,10 @@ def _string_categories(values: Any) -> list[str] | None:
     return None
 
 
-def categorical_columns(model: Any) -> dict[str, tuple[str, list[str]]]:
+def categorical_columns(model: Any) -> dict[str, Categorical]:
     """Column -> (dtype, training categories) for every string or categorical column the
     model's encoders (or its booster) know."""
-    found: dict[str, tuple[str, list[str]]] = {}
+    found: dict[str, Categorical] = {}
     for est in _estimators(model):
         transformers = getattr(est, "transformers_", None)
         if transformers is None:
@@ -106,7 +116,7 @@ def categorical_columns(model: Any) -> dict[str, tuple[str, list[str]]]:
             selected = _column_names(columns, names_in)
             for name, categories in zip(selected, encoder.categories_, strict=False):
                 if (strings := _string_categories(categories)) is not None:
-                    found[name] = (kind, strings)
+                    found[name] = Categorical(kind, strings)
     found.update(_booster_categories(model))
     return found
 
@@ -120,22 +130,24 @@ def _column_names(columns: Any, names_in: list[str]) -> list[str]:
     return [names_in[int(i)] for i in listed if names_in]
 
 
-def _booster_categories(model: Any) -> dict[str, tuple[str, list[str]]]:
+def _booster_categories(model: Any) -> dict[str, Categorical]:
     """Categorical columns of LightGBM and XGBoost models fitted on pandas categories."""
-    found: dict[str, tuple[str, list[str]]] = {}
+    found: dict[str, Categorical] = {}
     booster = getattr(model, "booster_", None)
     if booster is not None and getattr(booster, "pandas_categorical", None):
         infos = booster.dump_model(num_iteration=0).get("feature_infos", {})
         names = booster.feature_name()
         categorical = [n for n in names if infos.get(n, {}).get("values")]
         for name, categories in zip(categorical, booster.pandas_categorical, strict=False):
-            found[name] = ("category", [str(c) for c in categories])
+            found[name] = Categorical("category", [str(c) for c in categories])
     if callable(getattr(model, "get_booster", None)):
         xgb = model.get_booster()
         if "c" in (xgb.feature_types or ()):
             for name, values in xgb.get_categories(export_to_arrow=True).to_arrow():
-                if values is not None:
-                    found[name] = ("category", [str(v) for v in values.to_pylist()])
+                if values is not None:  # XGBoost >= 3.1 fails on a category it never saw,
+                    # but only where a tree splits on it: a probe row may miss it, so say it
+                    names = [str(v) for v in values.to_pylist()]
+                    found[name] = Categorical("category", names, accept_unknown=False)
     return found
 
 
@@ -150,16 +162,18 @@ def infer_signature(
     frame = frame or bool(categorical)
     if declared:
         names = [f.name for f in declared]
-        if columns is not None and frame and names != columns:
-            raise InvalidRegistration(
-                f"the model needs a DataFrame with columns {columns}; the registration "
-                f"declares {names}: register without features to use the model's, or fix them"
-            )
         if columns is not None and len(names) != len(columns):
             raise FeatureCountMismatch(
                 f"the event declares {len(names)} features but the model takes {len(columns)}"
             )
-        features = list(declared)
+        recorded = [_as_recorded(n) for n in names]
+        if columns is not None and frame and columns not in (names, recorded):
+            raise InvalidRegistration(
+                f"the model needs a DataFrame with columns {columns}; the registration "
+                f"declares {names}: register without features to use the model's, or fix them"
+            )
+        known = columns or names
+        features = [_typed(f, categorical.get(c)) for f, c in zip(declared, known, strict=True)]
     elif columns is not None:
         features = [_feature(name, categorical.get(name)) for name in columns]
     else:
@@ -167,19 +181,44 @@ def infer_signature(
             f"{type(model).__name__} does not record its feature names (it was not fitted on a "
             "DataFrame): give them with --features (features=[...]) in the order it takes them"
         )
-    return probe(Signature(tuple(features), frame), call)
+    stated = {f.name: f.accept_unknown for f in features if f.name in _stated(categorical)}
+    return probe(Signature(tuple(features), frame), call, stated)
 
 
-def _feature(name: str, categorical: tuple[str, list[str]] | None) -> Feature:
-    if categorical is None:
-        return Feature(name=name, dtype="float")
-    kind, categories = categorical
-    return Feature(name=name, dtype=kind, categories=tuple(categories))
+def _stated(categorical: dict[str, Categorical]) -> set[str]:
+    return {name for name, c in categorical.items() if c.accept_unknown is not None}
 
 
-def probe(signature: Signature, call: Callable[[Any], Any]) -> Signature:
+def _as_recorded(name: str) -> str:
+    """A column name as the model may have recorded it: LightGBM writes spaces as '_'."""
+    return re.sub(r"\s", "_", name)
+
+
+def _typed(declared: Feature, categorical: Categorical | None) -> Feature:
+    """A declared feature that says only its name takes the type the model knows."""
+    if categorical is None or declared.dtype != "float" or declared.categories is not None:
+        return declared
+    update: dict[str, Any] = {
+        "dtype": categorical.dtype,
+        "categories": tuple(categorical.categories),
+    }
+    if categorical.accept_unknown is not None:
+        update["accept_unknown"] = categorical.accept_unknown
+    return declared.model_copy(update=update)
+
+
+def _feature(name: str, categorical: Categorical | None) -> Feature:
+    return _typed(Feature(name=name), categorical)
+
+
+def probe(
+    signature: Signature,
+    call: Callable[[Any], Any],
+    stated_unknown: dict[str, bool] | None = None,
+) -> Signature:
     """Call the model on one row built as the bento builds it; then learn, per column, whether
     it takes a missing value and (string columns) a category it never saw."""
+    stated_unknown = stated_unknown or {}
     base = signature.typical_row()
     names = signature.names
     try:
@@ -193,7 +232,8 @@ def probe(signature: Signature, call: Callable[[Any], Any]) -> Signature:
     for i, feature in enumerate(signature.features):
         allow_nan = feature.allow_nan or _takes(signature, call, base, i, None)
         update: dict[str, Any] = {"allow_nan": allow_nan}
-        if feature.dtype in ("string", "category") and feature.categories:
+        stated = stated_unknown.get(feature.name)
+        if feature.dtype in ("string", "category") and feature.categories and stated is None:
             update["accept_unknown"] = _takes(signature, call, base, i, UNSEEN, unseen=True)
         probed.append(feature.model_copy(update=update))
     return Signature(tuple(probed), signature.frame)
