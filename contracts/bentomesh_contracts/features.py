@@ -48,10 +48,11 @@ class Feature(BaseModel):
         "category. pandas and numpy names are accepted and normalised (float64 -> float, "
         "Int32 -> int, boolean -> bool, object -> string).",
     )
-    allow_nan: bool = Field(
-        default=False,
-        description="Whether a missing value (null or NaN) is accepted; models that handle "
-        "missing values natively (gradient boosting, imputing pipelines) may set it.",
+    allow_nan: bool | None = Field(
+        default=None,
+        description="Whether a missing value (null, NaN or an absent key) is accepted. Unset: "
+        "as the model takes it (the packager tries; gradient boosting and imputing pipelines "
+        "do); false refuses missing values whatever the model does.",
     )
     categories: tuple[str, ...] | None = Field(
         default=None,

@@ -66,7 +66,12 @@ def model_columns(model: Any) -> list[str] | None:
         names = model.booster_.feature_name()
     if names is None and callable(getattr(model, "feature_name", None)):  # a native Booster
         names = model.feature_name()
-    return [str(n) for n in names] if names is not None else None
+    if names is None:
+        return None
+    listed = [str(n) for n in names]
+    if all(re.fullmatch(r"Column_\d+", n) for n in listed):
+        return None  # LightGBM's own names for a model fitted on an array: it knows none
+    return listed
 
 
 def _estimators(est: Any) -> Iterator[Any]:
@@ -217,7 +222,8 @@ def probe(
     stated_unknown: dict[str, bool] | None = None,
 ) -> Signature:
     """Call the model on one row built as the bento builds it; then learn, per column, whether
-    it takes a missing value and (string columns) a category it never saw."""
+    it takes a missing value (where the registration left that open) and, for string columns,
+    a category it never saw."""
     stated_unknown = stated_unknown or {}
     base = signature.typical_row()
     names = signature.names
@@ -230,7 +236,9 @@ def probe(
         ) from exc
     probed = []
     for i, feature in enumerate(signature.features):
-        allow_nan = feature.allow_nan or _takes(signature, call, base, i, None)
+        allow_nan = feature.allow_nan
+        if allow_nan is None:
+            allow_nan = _takes(signature, call, base, i, None)
         update: dict[str, Any] = {"allow_nan": allow_nan}
         stated = stated_unknown.get(feature.name)
         if feature.dtype in ("string", "category") and feature.categories and stated is None:
