@@ -11,6 +11,8 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from services.demo.examples import churn_pipeline, churn_table
+
 FRAME_KINDS = (
     "churn-pipeline",
     "hgb-categorical",
@@ -30,24 +32,6 @@ class FrameCase:
     class_labels: tuple[str, ...]
 
 
-def churn_table(n: int = 800, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray[Any, Any]]:
-    """A churn table as a CRM exports it: spaced and punctuated names, strings, gaps."""
-    rng = np.random.default_rng(seed)
-    table = pd.DataFrame(
-        {
-            "tenure (months)": rng.integers(0, 72, n).astype(float),
-            "plan type": rng.choice(["basic", "pro", "max"], n),
-            "monthly charges ($)": rng.normal(60, 20, n),
-            "payment/method": rng.choice(["card", "bank transfer", "cheque"], n),
-            "support calls": rng.poisson(1.5, n).astype(float),
-        }
-    )
-    table.loc[::23, "monthly charges ($)"] = np.nan
-    risk = (table["tenure (months)"] < 18) * 1.5 + (table["plan type"] == "basic") * 0.8
-    risk = risk + 0.4 * table["support calls"] - 1.2 + rng.normal(0, 0.7, n)
-    return table, np.where(risk > 0, "churns", "stays")
-
-
 def _categorical(table: pd.DataFrame) -> pd.DataFrame:
     out = table.copy()
     for column in ("plan type", "payment/method"):
@@ -56,26 +40,17 @@ def _categorical(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def make_frame_case(kind: str, directory: Path) -> FrameCase:
-    from sklearn.compose import ColumnTransformer
     from sklearn.datasets import load_breast_cancer, load_wine
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-    from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import StandardScaler
 
     directory.mkdir(parents=True, exist_ok=True)
     table, labels = churn_table()
     if kind == "churn-pipeline":
-        numeric = ["tenure (months)", "monthly charges ($)", "support calls"]
-        prepare = ColumnTransformer(
-            [
-                ("numbers", make_pipeline(SimpleImputer(), StandardScaler()), numeric),
-                ("strings", OneHotEncoder(handle_unknown="error"), ["plan type", "payment/method"]),
-            ]
-        )
         x, y = table, labels
-        model = make_pipeline(prepare, LogisticRegression(max_iter=500)).fit(x, y)
+        model = churn_pipeline(handle_unknown="error").fit(x, y)
     elif kind == "hgb-categorical":
         x, y = _categorical(table), labels
         model = HistGradientBoostingClassifier(max_iter=40, categorical_features="from_dtype")

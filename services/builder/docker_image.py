@@ -138,6 +138,14 @@ def recipe_digest(base_image: str) -> str:
     return hashlib.sha256(f"{DOCKERFILE}\n{base_image}".encode()).hexdigest()[:16]
 
 
+def _fingerprint(bento_tag: str) -> str:
+    """The registration the bento was built from: a store rebuilt from another artifact under
+    the same tag gets another image."""
+    import bentoml
+
+    return str(bentoml.bentos.get(bento_tag).info.labels.get("bentomesh.fingerprint", ""))
+
+
 def _existing(client: Any, ref: str, bento_tag: str, base_image: str) -> Any:
     """An image already built from this very bento by this recipe (a redelivery builds nothing)."""
     import docker.errors
@@ -147,7 +155,9 @@ def _existing(client: Any, ref: str, bento_tag: str, base_image: str) -> Any:
     except docker.errors.ImageNotFound:
         return None
     labels = image.labels or {}
-    same_bento = labels.get("bentomesh.bento") == bento_tag
+    same_bento = labels.get("bentomesh.bento") == bento_tag and labels.get(
+        "bentomesh.fingerprint"
+    ) == _fingerprint(bento_tag)
     return (
         image
         if same_bento and labels.get("bentomesh.recipe") == recipe_digest(base_image)
@@ -172,6 +182,7 @@ def _build(
                 decode=True,
                 labels={
                     "bentomesh.bento": bento_tag,
+                    "bentomesh.fingerprint": _fingerprint(bento_tag),
                     "bentomesh.recipe": recipe_digest(settings.base_image),
                 },
                 timeout=int(settings.build_timeout_s),

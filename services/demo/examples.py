@@ -36,21 +36,16 @@ def train_examples(directory: Path, runtime: str, say: Say) -> list[Example]:
     import joblib
     from econml.dml import LinearDML
     from lightgbm import LGBMRegressor
-    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LassoCV, LogisticRegression
 
     directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(7)
     prefs = DeploymentPrefs(runtime=runtime)
 
-    say("training a churn classifier (scikit-learn HistGradientBoosting)")
-    churn_features = ["tenure_months", "monthly_spend", "support_calls", "discount"]
-    x = rng.normal(size=(1500, 4))
-    y = 0.8 * x[:, 2] - x[:, 0] + 0.3 * x[:, 1] + rng.normal(scale=0.5, size=1500) > 0
-    joblib.dump(
-        HistGradientBoostingClassifier(max_iter=50).fit(x, y.astype(int)),
-        directory / "churn.joblib",
-    )
+    say("training a churn pipeline on a CRM table (scikit-learn, strings and gaps)")
+    table, churned = churn_table(1500)
+    joblib.dump(churn_pipeline().fit(table, churned), directory / "churn.joblib")
+    churn_rows = json.loads(table.head(2).to_json(orient="records"))
 
     say("training a demand regressor (LightGBM) with calibration data for intervals")
     demand_features = ["price", "promo", "temperature"]
@@ -79,14 +74,12 @@ def train_examples(directory: Path, runtime: str, say: Say) -> list[Example]:
             "churn",
             "classification",
             "predict_proba",
-            {"rows": _rows(x[:2], churn_features)},
-            build_model_registered(
+            {"rows": churn_rows},
+            build_model_registered(  # no features: the packager reads them from the pipeline
                 directory / "churn.joblib",
                 name="churn",
                 version="1",
                 task="classification",
-                features=churn_features,
-                class_labels=["stays", "churns"],
                 deployment=prefs,
             ),
         ),
@@ -122,6 +115,49 @@ def train_examples(directory: Path, runtime: str, say: Say) -> list[Example]:
             ),
         ),
     ]
+
+
+def churn_table(n: int = 800, seed: int = 0) -> tuple[Any, np.ndarray[Any, Any]]:
+    """A churn table as a CRM exports it: spaced and punctuated names, strings, gaps; and who
+    churned."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    table = pd.DataFrame(
+        {
+            "tenure (months)": rng.integers(0, 72, n).astype(float),
+            "plan type": rng.choice(["basic", "pro", "max"], n),
+            "monthly charges ($)": rng.normal(60, 20, n),
+            "payment/method": rng.choice(["card", "bank transfer", "cheque"], n),
+            "support calls": rng.poisson(1.5, n).astype(float),
+        }
+    )
+    table.loc[::23, "monthly charges ($)"] = np.nan
+    risk = (table["tenure (months)"] < 18) * 1.5 + (table["plan type"] == "basic") * 0.8
+    risk = risk + 0.4 * table["support calls"] - 1.2 + rng.normal(0, 0.7, n)
+    return table, np.where(risk > 0, "churns", "stays")
+
+
+def churn_pipeline(handle_unknown: str = "ignore") -> Any:
+    """Impute and scale the numbers, one-hot encode the strings, logistic regression."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numbers = ["tenure (months)", "monthly charges ($)", "support calls"]
+    prepare = ColumnTransformer(
+        [
+            ("numbers", make_pipeline(SimpleImputer(), StandardScaler()), numbers),
+            (
+                "strings",
+                OneHotEncoder(handle_unknown=handle_unknown),
+                ["plan type", "payment/method"],
+            ),
+        ]
+    )
+    return make_pipeline(prepare, LogisticRegression(max_iter=500))
 
 
 def call(gateway: str, example: Example) -> tuple[str, int, str]:

@@ -36,10 +36,16 @@ def _installed(name: str) -> tuple[str, str] | None:
     return None
 
 
-def pinned_requirements(framework: Framework, trained_with: dict[str, str]) -> list[str]:
-    """``name==version`` for each package the bento needs; training versions take precedence."""
+def pinned_requirements(
+    framework: Framework, trained_with: dict[str, str], *, frame: bool = False
+) -> list[str]:
+    """``name==version`` for each package the bento needs; training versions take precedence.
+    A model called with a DataFrame (``frame``) needs pandas."""
     pins = []
-    for name in (*_BASE_PACKAGES, *_FRAMEWORK_PACKAGES[framework]):
+    names = (*_BASE_PACKAGES, *_FRAMEWORK_PACKAGES[framework])
+    if frame:
+        names = (*names, *(n for n in ("pandas",) if n not in names))
+    for name in names:
         trained = next(
             ((d, trained_with[d]) for d in _ALIASES.get(name, (name,)) if d in trained_with), None
         )

@@ -200,7 +200,11 @@ def package(
         name=event.model_name,
         version=event.model_version,
         description=f"BentoMesh {event.task} service for {stored.tag}",
-        packages=tuple(pinned_requirements(loaded.framework, dict(event.library_versions))),
+        packages=tuple(
+            pinned_requirements(
+                loaded.framework, dict(event.library_versions), frame=signature.frame
+            )
+        ),
         models=(stored.tag,),
         labels={
             "bentomesh.fingerprint": fingerprint,

@@ -112,3 +112,9 @@ def test_build_contexts_of_dead_packagers_are_removed(tmp_path: Path, monkeypatc
     assert own.is_dir()
     assert not left_behind.parent.exists()
     assert alive.is_dir()
+
+
+def test_a_bento_for_a_dataframe_model_pins_pandas() -> None:
+    trained = {"pandas": "3.0.0", "scikit-learn": "1.9.0"}
+    assert "pandas==3.0.0" in pinned_requirements("sklearn", trained, frame=True)
+    assert not any(p.startswith("pandas") for p in pinned_requirements("sklearn", trained))
