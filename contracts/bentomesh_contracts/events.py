@@ -60,7 +60,7 @@ class DataRef(_Part):
     """A reference to a data file the packager needs, verified by digest like the artifact."""
 
     uri: str = Field(
-        description="Local path or file:// URI of an .npz file with arrays 'X' and 'y'.",
+        description="Local path or file:// URI of the file (under an allowed root).",
         examples=["file:///data/models/churn/3/calibration.npz"],
     )
     sha256: Sha256
@@ -134,7 +134,14 @@ class ModelRegistered(EventData):
     tags: dict[str, str] = Field(default_factory=dict, description="Free-form labels.")
     calibration: DataRef | None = Field(
         default=None,
-        description="Held-out calibration data for conformal prediction intervals (regression).",
+        description="Held-out calibration data for conformal prediction intervals (regression): "
+        "an .npz with X and y, or a CSV/Parquet table with the model's columns and 'y'.",
+    )
+    input_example: DataRef | None = Field(
+        default=None,
+        description="A few rows as the model takes them (CSV or Parquet), digest-checked like "
+        "the artifact: column names, order and types come from it when the model does not "
+        "record them (fitted on an array; LightGBM rewrites spaces in names).",
     )
     causal: CausalSpec | None = Field(
         default=None, description="Treatment and outcome names (causal only)."

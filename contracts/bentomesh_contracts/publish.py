@@ -115,6 +115,11 @@ class Registration(TypedDict, total=False):
     containers sees ``/artifacts/...``); the digest is always computed from the local file."""
     calibration_uri: str | None
     """Likewise for the calibration data."""
+    input_example_path: str | Path | None
+    """A few rows as the model takes them (CSV or Parquet): names and types come from it when
+    the model does not record them."""
+    input_example_uri: str | None
+    """Where the mesh reads the input example, when that differs from the path here."""
 
 
 _FIELDS = frozenset(Registration.__annotations__)
@@ -137,6 +142,12 @@ def build_model_registered(
         calibration = DataRef(
             uri=fields.get("calibration_uri") or cal.as_uri(), sha256=sha256_file(cal)
         )
+    example = None
+    if (example_path := fields.get("input_example_path")) is not None:
+        local = Path(example_path).resolve()
+        example = DataRef(
+            uri=fields.get("input_example_uri") or local.as_uri(), sha256=sha256_file(local)
+        )
     causal = None
     treatment, outcome = fields.get("treatment"), fields.get("outcome")
     if treatment is not None or outcome is not None:
@@ -154,6 +165,7 @@ def build_model_registered(
         metrics=dict(fields.get("metrics") or {}),
         tags=dict(fields.get("tags") or {}),
         calibration=calibration,
+        input_example=example,
         causal=causal,
         library_versions=installed_library_versions(),
         deployment=fields.get("deployment") or DeploymentPrefs(),

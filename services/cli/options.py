@@ -64,6 +64,15 @@ LabelsOpt = Annotated[
 CalibrationOpt = Annotated[
     Path | None, typer.Option(exists=True, help=".npz with X and y for regression intervals.")
 ]
+ExampleOpt = Annotated[
+    Path | None,
+    typer.Option(
+        exists=True,
+        dir_okay=False,
+        help="A few rows as the model takes them (CSV or Parquet): column names and types, "
+        "when the model does not record them.",
+    ),
+]
 TreatmentOpt = Annotated[str | None, typer.Option(help="Treatment name (causal).")]
 OutcomeOpt = Annotated[str | None, typer.Option(help="Outcome name (causal).")]
 RuntimeOpt = Annotated[RuntimeChoice, typer.Option(help="Where the model runs.")]
@@ -77,6 +86,7 @@ FLAGS = {
     "framework": "--framework",
     "class_labels": "--class-labels",
     "calibration": "--calibration",
+    "input_example": "--input-example",
     "causal": "--treatment/--outcome",
     "deployment": "--runtime",
     "artifact_uri": "--model-path",
@@ -96,12 +106,13 @@ class Registration:
     framework: FrameworkOpt = None
     class_labels: LabelsOpt = None
     calibration: CalibrationOpt = None
+    input_example: ExampleOpt = None
     treatment: TreatmentOpt = None
     outcome: OutcomeOpt = None
 
     def artifact_dirs(self) -> list[str]:
         """The directories of the files named here (the roots a local mesh must allow)."""
-        paths = [self.model_path] + ([self.calibration] if self.calibration else [])
+        paths = [self.model_path, *(p for p in (self.calibration, self.input_example) if p)]
         return [str(p.resolve().parent) for p in paths]
 
     def event_data(self, runtime: RuntimeChoice = RuntimeChoice.auto) -> ModelRegistered:
@@ -121,6 +132,7 @@ class Registration:
                 framework=self.framework.value if self.framework else None,
                 class_labels=split_list(self.class_labels),
                 calibration_path=self.calibration,
+                input_example_path=self.input_example,
                 treatment=self.treatment,
                 outcome=self.outcome,
                 deployment=DeploymentPrefs(runtime=runtime.value),

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from bentomesh_contracts.events import ModelRegistered
+from bentomesh_contracts.features import Feature
 from services.errors import InvalidRegistration
 from services.packager import intake
 from services.packager.signature import Signature
@@ -55,12 +56,7 @@ def _npz(path: Path, width: int) -> tuple[list[list[Any]], np.ndarray[Any, Any]]
 
 
 def _table(path: Path, signature: Signature) -> tuple[list[list[Any]], np.ndarray[Any, Any]]:
-    import pandas as pd
-
-    try:
-        table = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
-    except Exception as exc:
-        raise InvalidRegistration(f"calibration table {path.name} unreadable: {exc}") from exc
+    table = _read_table(path, "calibration table")
     missing = [c for c in [*signature.names, TARGET_COLUMN] if c not in table.columns]
     if missing:
         raise InvalidRegistration(
@@ -88,3 +84,36 @@ def class_labels(
             f"class_labels has {len(labels)} names but the model predicts {columns} classes"
         )
     return labels
+
+
+def example_features(event: ModelRegistered, roots: tuple[Path, ...]) -> tuple[Feature, ...]:
+    """Column names, order and types from the registration's input example; () without one.
+    Types only: whether a column takes gaps or unseen categories is the model's to say."""
+    if event.input_example is None:
+        return ()
+    path = intake.resolve_artifact(event.input_example.uri, roots)
+    intake.verify_digest(path, event.input_example.sha256, what="input example")
+    frame = _read_table(path, "input example")
+    features = []
+    for name in frame.columns:
+        column = frame[name]
+        kind = str(column.dtype)
+        if kind == "category":
+            categories = tuple(str(c) for c in column.cat.categories)
+            features.append(Feature(name=str(name), dtype="category", categories=categories))
+        elif kind in ("bool", "boolean"):
+            features.append(Feature(name=str(name), dtype="bool"))
+        elif column.dtype.kind in "iuf":
+            features.append(Feature(name=str(name), dtype="float"))
+        else:
+            features.append(Feature(name=str(name), dtype="string"))
+    return tuple(features)
+
+
+def _read_table(path: Path, what: str) -> Any:
+    import pandas as pd
+
+    try:
+        return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+    except Exception as exc:
+        raise InvalidRegistration(f"{what} {path.name} unreadable: {exc}") from exc

@@ -161,9 +161,10 @@ def package(
     frameworks.check_task(loaded, event.task)
     serving = _serving_model(loaded, event.task)
     call = {"classification": "predict_proba", "regression": "predict"}.get(event.task, "effect")
-    if event.features:  # before probing: a wrong count is the clearer message
-        frameworks.check_feature_count(loaded, len(event.features))
-    signature = infer_signature(loaded.model, event.features, getattr(serving, call))
+    declared = event.features or inputs.example_features(event, roots)
+    if declared:  # before probing: a wrong count is the clearer message
+        frameworks.check_feature_count(loaded, len(declared))
+    signature = infer_signature(loaded.model, declared, getattr(serving, call))
     frameworks.check_feature_count(loaded, len(signature.features))
     labels = None
     if event.task == "classification":

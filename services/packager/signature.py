@@ -200,8 +200,10 @@ def _as_recorded(name: str) -> str:
 
 
 def _typed(declared: Feature, categorical: Categorical | None) -> Feature:
-    """A declared feature that says only its name takes the type the model knows."""
-    if categorical is None or declared.dtype != "float" or declared.categories is not None:
+    """A declared feature that says only its name (or, from a CSV example, that it holds text)
+    takes the type and categories the model knows."""
+    plain = declared.dtype in ("float", "string") and declared.categories is None
+    if categorical is None or not plain:
         return declared
     update: dict[str, Any] = {
         "dtype": categorical.dtype,

@@ -28,13 +28,21 @@ def cases(artifact_root: Path) -> dict[str, FrameCase]:
 
 @pytest.fixture(scope="module")
 def built(cases: dict[str, FrameCase]) -> dict[str, PackagedBento]:
-    """Registered with no feature list, but LightGBM: it records spaces in column names as
-    '_', so its users name the columns (their types still come from the model)."""
+    """Registered with no feature list. LightGBM records spaces in column names as '_': its
+    registration carries an input example (a CSV of a few rows) for the real names, and the
+    types still come from the model."""
     out = {}
     for kind, case in cases.items():
-        names = list(case.x_test.columns) if kind == "lightgbm-categorical" else []
+        example = None
+        if kind == "lightgbm-categorical":
+            example = case.path.with_suffix(".example.csv")
+            case.x_test.head(5).to_csv(example, index=False)
         data = build_model_registered(
-            case.path, name=kind, version="1", task="classification", features=names
+            case.path,
+            name=kind,
+            version="1",
+            task="classification",
+            input_example_path=example,
         )
         out[kind] = package(data, chain_id=f"test-{kind}")
     return out
