@@ -142,3 +142,50 @@ def test_wrongly_typed_column_is_a_400_naming_it(
     response = proba(served["churn-pipeline"], [missing])
     assert response.status_code == 400
     assert "plan type" in response.text
+
+
+def test_a_dataframe_regressor_serves_conformal_intervals_from_a_csv_calibration_table(
+    artifact_root: Path, session_home: Path
+) -> None:
+    """Regression on a table with categories and gaps, calibrated on a CSV of held-out rows
+    (the model's columns and 'y'): predictions as in-process, intervals that cover."""
+    import joblib
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from tests.frame_models import _categorical, churn_table
+
+    table, _ = churn_table(3000, seed=3)
+    table = _categorical(table)
+    target = table.pop("monthly charges ($)").fillna(60.0).to_numpy()
+    rng = np.random.default_rng(3)
+    target = target + 10 * (table["plan type"] == "max") + rng.normal(0, 5, len(target))
+    model = HistGradientBoostingRegressor(max_iter=60, categorical_features="from_dtype")
+    model.fit(table.iloc[:2000], target[:2000])
+    directory = artifact_root / "frames"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "charges.joblib"
+    joblib.dump(model, path)
+    calibration = directory / "charges-calibration.csv"
+    table.iloc[2000:2500].assign(y=target[2000:2500]).to_csv(calibration, index=False)
+    data = build_model_registered(
+        path, name="charges", version="1", task="regression", calibration_path=calibration
+    )
+    bento = package(data, chain_id="test-charges").built
+    server = LocalBentoServer(bento.bento_tag, log_path=session_home / "serve-charges.log")
+    server.start()
+    try:
+        server.wait_ready(timeout=180)
+        test = table.iloc[2500:]
+        response = httpx.post(
+            f"{server.url}/predict",
+            json={"rows": request_rows(test), "confidence": 0.9},
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        np.testing.assert_allclose(body["predictions"], model.predict(test), rtol=1e-6)
+        lower, upper = np.array(body["lower"]), np.array(body["upper"])
+        covered = float(np.mean((target[2500:] >= lower) & (target[2500:] <= upper)))
+        assert 0.85 <= covered <= 0.95, covered  # nominal 0.9 on 500 held-out rows
+    finally:
+        server.stop()
