@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -49,13 +50,14 @@ def built_bentos(model_cases: dict[str, ModelCase]) -> dict[str, PackagedBento]:
     }
 
 
-@pytest.fixture(scope="session")
-def served(
-    built_bentos: dict[str, PackagedBento], session_home: Path
+@contextmanager
+def serving(
+    built: dict[str, PackagedBento], session_home: Path
 ) -> Iterator[dict[str, LocalBentoServer]]:
+    """Every bento served at once (started together, ready in parallel), stopped on exit."""
     servers = {
         kind: LocalBentoServer(b.built.bento_tag, log_path=session_home / f"serve-{kind}.log")
-        for kind, b in built_bentos.items()
+        for kind, b in built.items()
     }
     for server in servers.values():
         server.start()
@@ -66,6 +68,14 @@ def served(
     finally:
         for server in servers.values():
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def served(
+    built_bentos: dict[str, PackagedBento], session_home: Path
+) -> Iterator[dict[str, LocalBentoServer]]:
+    with serving(built_bentos, session_home) as servers:
+        yield servers
 
 
 @pytest.fixture(scope="session")

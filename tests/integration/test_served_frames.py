@@ -5,7 +5,6 @@ and refuse what they cannot take with a 400 naming the column."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from bentomesh_contracts.publish import build_model_registered
 from services.packager.pipeline import PackagedBento, package
 from services.runtime.bento_server import LocalBentoServer
 from tests.frame_models import FRAME_KINDS, FrameCase, make_frame_case, request_rows
+from tests.integration.conftest import serving
 
 pytestmark = pytest.mark.integration
 
@@ -50,19 +50,8 @@ def built(cases: dict[str, FrameCase]) -> dict[str, PackagedBento]:
 
 @pytest.fixture(scope="module")
 def served(built: dict[str, PackagedBento], session_home: Path) -> Iterator[dict[str, Any]]:
-    servers = {
-        kind: LocalBentoServer(b.built.bento_tag, log_path=session_home / f"serve-{kind}.log")
-        for kind, b in built.items()
-    }
-    for server in servers.values():
-        server.start()
-    try:
-        with ThreadPoolExecutor(len(servers)) as pool:
-            list(pool.map(lambda s: s.wait_ready(timeout=180), servers.values()))
+    with serving(built, session_home) as servers:
         yield servers
-    finally:
-        for server in servers.values():
-            server.stop()
 
 
 def proba(server: LocalBentoServer, rows: Any) -> httpx.Response:

@@ -13,12 +13,8 @@ from pydantic import BaseModel, Field
 from . import helpers as bms
 from . import rows as rq
 
-bms.limit_threads()
-
-SERVICE = bms.service_settings()
-MODEL = bentoml.models.BentoModel(SERVICE["model_tag"])
-CONFIG = bms.read_config(MODEL.stored.path)
-INPUT = rq.ModelInput(CONFIG["features"], frame=CONFIG.get("input") == "frame")
+BENTO = bms.load()
+CONFIG, INPUT = BENTO.config, BENTO.input
 if TYPE_CHECKING:
     Rows = list[dict[str, Any]]
 else:
@@ -40,18 +36,12 @@ class EffectIntervals(BaseModel):
     average_upper: float = Field(description="Upper bound of the average effect.")
 
 
-@bentoml.service(
-    name=SERVICE["service_name"],
-    description=SERVICE["description"],
-    workers=SERVICE["workers"],
-    traffic={**bms.TRAFFIC, "timeout": 60, "max_concurrency": 256},
-    metrics=bms.METRICS,
-)
+@bentoml.service(**BENTO.options(timeout=60, max_concurrency=256))
 class CausalEffects:
-    model_ref = MODEL
+    model_ref = BENTO.model
 
     def __init__(self) -> None:
-        self.model = bms.load_model(MODEL.stored.path, CONFIG["artifact_format"], "causal")
+        self.model = bms.load_model(BENTO.model.stored.path, CONFIG["artifact_format"], "causal")
         bms.freeze_heap()
 
     @bentoml.api

@@ -11,12 +11,8 @@ from pydantic import BaseModel, Field
 from . import helpers as bms
 from . import rows as rq
 
-bms.limit_threads()
-
-SERVICE = bms.service_settings()
-MODEL = bentoml.models.BentoModel(SERVICE["model_tag"])
-CONFIG = bms.read_config(MODEL.stored.path)
-INPUT = rq.ModelInput(CONFIG["features"], frame=CONFIG.get("input") == "frame")
+BENTO = bms.load()
+CONFIG, INPUT = BENTO.config, BENTO.input
 if TYPE_CHECKING:
     Rows = list[dict[str, Any]]
 else:
@@ -32,18 +28,14 @@ class Probabilities(BaseModel):
     probabilities: list[dict[str, float]] = Field(description="Class -> probability, per row.")
 
 
-@bentoml.service(
-    name=SERVICE["service_name"],
-    description=SERVICE["description"],
-    workers=SERVICE["workers"],
-    traffic=bms.TRAFFIC,
-    metrics=bms.METRICS,
-)
+@bentoml.service(**BENTO.options())
 class Classifier:
-    model_ref = MODEL
+    model_ref = BENTO.model
 
     def __init__(self) -> None:
-        self.model = bms.load_model(MODEL.stored.path, CONFIG["artifact_format"], "classification")
+        self.model = bms.load_model(
+            BENTO.model.stored.path, CONFIG["artifact_format"], "classification"
+        )
         self.labels = np.asarray(CONFIG["class_labels"], dtype=object)
         self.label_list = [str(label) for label in CONFIG["class_labels"]]
         self.predict_proba_batched = bms.MicroBatcher(

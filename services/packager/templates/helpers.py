@@ -10,6 +10,7 @@ import gc
 import json
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +185,38 @@ METRICS = {"duration": {"min": 0.0005, "max": 30.0, "factor": 1.25}}
 """Latency histogram buckets 25% apart from 0.5 ms to 30 s: the monitor's p99 is then within
 about 12% of the true value, where BentoML's default buckets (5, 10, 25, 50 ms ...) put the p99
 of every light service near one bucket edge."""
+
+
+@dataclass(frozen=True)
+class Bento:
+    """What a template reads when it is imported: its settings, its model, the model's config,
+    and what the model is called with."""
+
+    service: dict[str, Any]
+    model: Any
+    config: dict[str, Any]
+    input: Any  # rows.ModelInput
+
+    def options(self, **traffic: Any) -> dict[str, Any]:
+        """Keyword arguments of ``@bentoml.service`` for this bento."""
+        return {
+            "name": self.service["service_name"],
+            "description": self.service["description"],
+            "workers": self.service["workers"],
+            "traffic": {**TRAFFIC, **traffic},
+            "metrics": METRICS,
+        }
+
+
+def load() -> Bento:
+    """One OpenMP thread, then this bento's settings, model reference and model config."""
+    import bentoml
+
+    from .rows import ModelInput
+
+    limit_threads()
+    service = service_settings()
+    model = bentoml.models.BentoModel(service["model_tag"])
+    config = read_config(model.stored.path)
+    frame = config.get("input") == "frame"
+    return Bento(service, model, config, ModelInput(config["features"], frame=frame))

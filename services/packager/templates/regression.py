@@ -12,13 +12,9 @@ from pydantic import BaseModel, Field
 from . import helpers as bms
 from . import rows as rq
 
-bms.limit_threads()
-
-SERVICE = bms.service_settings()
-MODEL = bentoml.models.BentoModel(SERVICE["model_tag"])
-CONFIG = bms.read_config(MODEL.stored.path)
-INPUT = rq.ModelInput(CONFIG["features"], frame=CONFIG.get("input") == "frame")
-RETURN_INTERVALS = bool(SERVICE["options"].get("return_intervals", True))
+BENTO = bms.load()
+CONFIG, INPUT = BENTO.config, BENTO.input
+RETURN_INTERVALS = bool(BENTO.service["options"].get("return_intervals", True))
 if TYPE_CHECKING:
     Rows = list[dict[str, Any]]
 else:
@@ -32,18 +28,14 @@ class Prediction(BaseModel):
     confidence: float | None = Field(default=None, description="Nominal coverage of intervals.")
 
 
-@bentoml.service(
-    name=SERVICE["service_name"],
-    description=SERVICE["description"],
-    workers=SERVICE["workers"],
-    traffic=bms.TRAFFIC,
-    metrics=bms.METRICS,
-)
+@bentoml.service(**BENTO.options())
 class Regressor:
-    model_ref = MODEL
+    model_ref = BENTO.model
 
     def __init__(self) -> None:
-        self.model = bms.load_model(MODEL.stored.path, CONFIG["artifact_format"], "regression")
+        self.model = bms.load_model(
+            BENTO.model.stored.path, CONFIG["artifact_format"], "regression"
+        )
         scores = CONFIG.get("conformal_scores")
         self.scores = np.sort(np.asarray(scores)) if scores else None
         self.predict_batched = bms.MicroBatcher(
