@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Required, TypedDict, TypeVar, Unpack
@@ -174,20 +175,32 @@ def build_model_registered(
 
 async def send_event(event: CloudEvent[Any], settings: KafkaSettings | None = None) -> None:
     """Send one event to its topic (acks=all) with a short-lived producer."""
+    async with started_producer(settings or KafkaSettings()) as producer:
+        await send_with(producer, event)
+
+
+@asynccontextmanager
+async def started_producer(settings: KafkaSettings) -> AsyncIterator[Any]:
+    """An aiokafka producer (acks=all), started; a failed start still closes it, and its error
+    says what is wrong (unreachable, TLS, SASL)."""
     from aiokafka import AIOKafkaProducer
 
-    settings = settings or KafkaSettings()
     producer = AIOKafkaProducer(acks="all", **settings.aiokafka_kwargs())
     try:
-        await producer.start()  # inside: a failed start still stops (closes) the producer
-        await producer.send_and_wait(
-            type(event.data).TOPIC,
-            encode(event),
-            key=partition_key(event),
-            headers=[("content-type", CONTENT_TYPE.encode())],
-        )
+        await producer.start()
+        yield producer
     finally:
         await producer.stop()
+
+
+async def send_with(producer: Any, event: CloudEvent[Any]) -> None:
+    """Send ``event`` to its topic, keyed by model, with a started producer."""
+    await producer.send_and_wait(
+        type(event.data).TOPIC,
+        encode(event),
+        key=partition_key(event),
+        headers=[("content-type", CONTENT_TYPE.encode())],
+    )
 
 
 async def publish_model_registered_async(

@@ -6,12 +6,40 @@ them reaches :func:`explain` in the entry point.
 
 from __future__ import annotations
 
+import logging
 import os
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from services.cli.console import ExitCode
+
+
+class _LastError(logging.Handler):
+    """Keeps the last error aiokafka logged (a TLS or SASL failure is only in its log)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.last: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.last = record.getMessage()
+
+
+_KAFKA_LOG = _LastError()
+
+
+def quiet_kafka_log() -> None:
+    """aiokafka logs every failed connection attempt; keep only the last error, for the one
+    sentence the CLI prints."""
+    logger = logging.getLogger("aiokafka")
+    logger.addHandler(_KAFKA_LOG)
+    logger.propagate = False
+
+
+def kafka_cause() -> str:
+    """`` (what aiokafka last reported)``, or nothing."""
+    return f" ({_KAFKA_LOG.last})" if _KAFKA_LOG.last else ""
 
 
 def _settings_classes(base: type[BaseSettings] = BaseSettings) -> dict[str, type[BaseSettings]]:
@@ -51,8 +79,9 @@ def explain(exc: BaseException) -> tuple[ExitCode, str] | None:
         )
         return (
             ExitCode.UNREACHABLE,
-            f"no Kafka broker answers at {servers}; start the mesh with `bentomesh up`, or point "
-            "--bootstrap-servers (BENTOMESH_KAFKA_BOOTSTRAP_SERVERS) at yours",
+            f"no Kafka broker answers at {servers}{kafka_cause()}; start the mesh with "
+            "`bentomesh up`, or point --bootstrap-servers (BENTOMESH_KAFKA_BOOTSTRAP_SERVERS) at "
+            "yours",
         )
     if isinstance(exc, KafkaError):
         return ExitCode.UNREACHABLE, f"Kafka refused the request: {exc}"

@@ -4,7 +4,6 @@ a failure nobody foresaw is still said in a sentence."""
 
 from __future__ import annotations
 
-import logging
 import os
 from importlib import metadata
 from typing import Annotated
@@ -13,7 +12,7 @@ import typer
 
 from services.cli.commands import deployments, docs, events, images, mesh, models
 from services.cli.console import ExitCode, err
-from services.cli.failures import explain
+from services.cli.failures import explain, quiet_kafka_log
 
 app = typer.Typer(
     help="BentoMesh: from a trained model to a monitored BentoML endpoint, through Kafka events.",
@@ -81,8 +80,7 @@ def connection(
 def main() -> None:
     """The ``bentomesh`` entry point: exit 0 ok, 1 failed, 2 usage, 3 dependency unreachable."""
     if not os.environ.get("BENTOMESH_DEBUG"):
-        # aiokafka logs every failed connection attempt; the error below says it once
-        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+        quiet_kafka_log()
     try:
         app()
     except KeyboardInterrupt:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -43,6 +44,7 @@ class DockerRuntime:
 
     def start(self, deployment: Deployment) -> Started:
         name = f"bentomesh-{deployment.id}"
+        self._remove_exited(name)
         placement, endpoint = self._placement(name)
         container = self.client.containers.run(
             deployment.ref,
@@ -68,6 +70,14 @@ class DockerRuntime:
             environment={"OMP_NUM_THREADS": "1"},
         )
         return Started(endpoint=endpoint, handle=str(container.id))
+
+    def _remove_exited(self, name: str) -> None:
+        """A deployment restarted by supervision reuses its container name: the stopped or
+        exited container of its last start holds the name until it is removed."""
+        import docker.errors
+
+        with contextlib.suppress(docker.errors.NotFound):
+            self.client.containers.get(name).remove(force=True)
 
     def wait_ready(self, started: Started, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -257,13 +257,14 @@ class Deployer:
             if runtime is None or (deployment.handle and runtime.alive(deployment.handle)):
                 continue
             logger.warning("%s died; restarting it", deployment.id)
-            started = runtime.start(deployment)
-            updated = self.store.update(
-                deployment.id, endpoint=started.endpoint, handle=started.handle
-            )
-            try:
+            try:  # one deployment that cannot restart never stops the supervision of others
+                started = runtime.start(deployment)
+                updated = self.store.update(
+                    deployment.id, endpoint=started.endpoint, handle=started.handle
+                )
                 runtime.wait_ready(started, self.settings.ready_timeout_s)
-            except NotReadyError as exc:
+            except Exception as exc:
+                logger.warning("%s: restart failed: %s", deployment.id, exc)
                 self.store.update(deployment.id, detail=f"restart failed: {exc}")
                 continue
             restarted.append(updated)

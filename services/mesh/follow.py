@@ -106,13 +106,15 @@ async def send_and_follow(
     limit_s: float,
 ) -> Any:
     """Publish ``event`` and return the event that ends its chain (``Deployed`` or
-    ``StageFailed``); the follower starts first, so no event of the chain is missed."""
-    from bentomesh_contracts.publish import send_event
+    ``StageFailed``). The producer starts first (its errors say what is wrong with the
+    connection), then the follower, before anything is sent: no event of the chain is missed."""
+    from bentomesh_contracts.publish import send_with, started_producer
 
-    follower = ChainFollower(settings)
-    await follower.start()
-    try:
-        await send_event(event, settings)
-        return await follower.until_done(event.chainid, on_event, limit_s)
-    finally:
-        await follower.stop()
+    async with started_producer(settings) as producer:
+        follower = ChainFollower(settings)
+        await follower.start()
+        try:
+            await send_with(producer, event)
+            return await follower.until_done(event.chainid, on_event, limit_s)
+        finally:
+            await follower.stop()

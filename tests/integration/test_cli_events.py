@@ -135,4 +135,7 @@ def test_register_refuses_bad_input_with_the_field_named(
 def test_contracts_export_writes_schemas(tmp_path: Path, kafka: KafkaSettings) -> None:
     result = bentomesh(kafka, "contracts", "export", str(tmp_path / "schemas"))
     assert result.returncode == 0, result.stderr
-    assert len(list((tmp_path / "schemas").glob("*.json"))) == 6
+    from bentomesh_contracts.events import EVENT_DATA_TYPES
+
+    written = sorted(p.name for p in (tmp_path / "schemas").glob("*.json"))
+    assert written == sorted(f"{t.EVENT_TYPE}.json" for t in EVENT_DATA_TYPES)

@@ -175,3 +175,30 @@ async def test_redelivered_image_ready_starts_no_second_container(
             assert time.monotonic() < deadline
             await collector.poll()
     assert len(containers(engine, "d2")) == 1
+
+
+def test_a_stopped_container_is_restarted_by_supervision(mesh: LocalMesh, engine: Any) -> None:
+    """`docker stop` of a model: the deployer's supervision removes the stopped container
+    (which holds the name) and starts the deployment again; the model answers again."""
+    [container] = containers(engine, "d2")
+    container.stop(timeout=5)
+    deployer = deployer_of(mesh)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        running = [c for c in containers(engine, "d2") if c.status == "running"]
+        if running and running[0].id != container.id:
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError("the stopped container was not replaced within 90 s")
+    rows = httpx.get(f"{deployer.url}/deployments?model={MODEL}", timeout=10).json()
+    active = next(r for r in rows if r["status"] == "active")
+    assert "restart failed" not in (active["detail"] or "")
+    body = {"rows": [[0.0] * 5]}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        response = httpx.post(f"{deployer.url}/models/{MODEL}/predict", json=body, timeout=30)
+        if response.status_code == 200:
+            break
+        time.sleep(1)
+    assert response.status_code == 200, response.text

@@ -352,7 +352,7 @@ async def test_undeploy_stops_the_model_and_announces_it(
         free_ports=True,
         extra_env=mesh.extra_env,
     )
-    own.start(timeout=120)
+    await asyncio.to_thread(own.start, timeout=120)
     try:
         [deployer] = own.processes
         assert count_serving("sklearn-classifier:p2") == 1

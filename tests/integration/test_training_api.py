@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from bentomesh_contracts import topics
+from bentomesh_contracts import decode, topics
+from bentomesh_contracts.errors import EventDecodeError
 from bentomesh_contracts.kafka import KafkaSettings
 from tests.kafka_helpers import Collector, run
 
@@ -45,12 +47,21 @@ def training_code(name: str, bootstrap: str, artifact_dir: Path) -> str:
 
 
 def registered(kafka: KafkaSettings, chain: str) -> dict[str, object]:
+    """The registration of ``chain``; other tests put unreadable records on the same topic."""
+
     async def find() -> dict[str, object]:
         async with Collector(kafka, (topics.MODEL_REGISTERED,)) as collector:
-            event = await collector.wait_for(
-                lambda e: e.chainid == chain, topic=topics.MODEL_REGISTERED, timeout=30
-            )
-        return json.loads(event.data.model_dump_json())
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                for record in collector.records:
+                    try:
+                        event = decode(record.value)
+                    except EventDecodeError:
+                        continue
+                    if event.chainid == chain:
+                        return dict(json.loads(event.data.model_dump_json()))
+                await collector.poll()
+        raise AssertionError(f"no registration of chain {chain} within 30 s")
 
     result: dict[str, object] = run(find())
     return result

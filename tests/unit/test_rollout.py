@@ -9,8 +9,8 @@ import pytest
 
 from bentomesh_contracts.events import DeploymentPrefs, ImageReady
 from services.deployer.rollout import Deployer, RolloutSettings
-from services.deployer.runtimes import Runtime
-from services.deployer.state import DeploymentStore
+from services.deployer.runtimes import Runtime, Started
+from services.deployer.state import Deployment, DeploymentStore
 from services.errors import (
     NotDeployed,
     NothingToRollBack,
@@ -126,3 +126,33 @@ def test_undeploy_stops_the_active_version_and_keeps_the_history(tmp_path: Path)
         d.undeploy("m")
     d.reconcile()  # a restart serves nothing undeployed again
     assert runtime.running == set()
+
+
+class FlakyRuntime(MemoryRuntime):
+    """Fails to start one model; starts every other."""
+
+    def __init__(self, broken: str) -> None:
+        super().__init__()
+        self.broken = broken
+
+    def start(self, deployment: Deployment) -> Started:
+        if deployment.model == self.broken and self.count >= 2:
+            raise ConnectionError("409 Conflict: the container name is already in use")
+        return super().start(deployment)
+
+
+def test_one_deployment_that_cannot_restart_never_stops_the_supervision_of_others(
+    tmp_path: Path,
+) -> None:
+    runtime = FlakyRuntime(broken="a")
+    d = deployer(tmp_path, runtime)
+    for model in ("a", "b"):
+        d.deploy(
+            image("1").model_copy(update={"model_name": model}), cause_id=model, chain_id=model
+        )
+    runtime.running.clear()  # both died
+    restarted = d.supervise()
+    assert [r.model for r in restarted] == ["b"]
+    failed = d.store.active("a")
+    assert failed is not None
+    assert "restart failed: 409 Conflict" in (failed.detail or "")

@@ -12,6 +12,7 @@ from bentomesh_contracts.envelope import CloudEvent
 from bentomesh_contracts.events import BentoBuilt, Deployed, StageFailed
 from bentomesh_contracts.kafka import KafkaSettings
 from services.cli.console import ExitCode, console, err, fail, progress_printer, stop_on_sigterm
+from services.cli.failures import kafka_cause
 from services.cli.options import Registration, RuntimeChoice, RuntimeOpt, registration_options
 from services.errors import MeshError
 
@@ -54,7 +55,10 @@ def follow_to_outcome(
         with err.status(f"following {event.subject}"):
             final = asyncio.run(send_and_follow(event, settings, show, timeout))
     except (KafkaError, OSError) as exc:
-        fail(f"could not publish to {settings.bootstrap_servers}: {exc}", ExitCode.UNREACHABLE)
+        fail(
+            f"could not publish to {settings.bootstrap_servers}: {exc}{kafka_cause()}",
+            ExitCode.UNREACHABLE,
+        )
     except TimeoutError:
         fail(
             f"{event.subject}: no outcome within {timeout:.0f}s; `bentomesh events tail "
@@ -87,7 +91,10 @@ def register(
         try:
             asyncio.run(send_event(event, settings))
         except Exception as exc:
-            fail(f"could not publish to {settings.bootstrap_servers}: {exc}", ExitCode.UNREACHABLE)
+            fail(
+                f"could not publish to {settings.bootstrap_servers}: {exc}{kafka_cause()}",
+                ExitCode.UNREACHABLE,
+            )
         console.print(
             f"registered {subject}  event={event.id}  chain={event.chainid}", markup=False
         )
