@@ -234,8 +234,7 @@ class Deployer:
         return rolled
 
     def undeploy(self, model: str) -> Deployment:
-        """Stop the model's active deployment; nothing serves the model afterwards. Its
-        earlier versions stay in the history (``rollback --to-version`` can serve one again)."""
+        """Stop the model's active deployment: nothing serves it until a version is registered."""
         with self._lock:
             current = self.store.active(model)
             if current is None:

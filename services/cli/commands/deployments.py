@@ -73,7 +73,7 @@ def rollback(
 
 @app.command()
 def undeploy(model: ModelOpt) -> None:
-    """Stop serving a model (its history stays; register or roll back to serve it again)."""
+    """Stop serving a model (its history stays; registering a version serves it again)."""
     client = MeshClient()
     try:
         with err.status(f"undeploying {model}"):
