@@ -6,16 +6,19 @@ default. ``EVENT_TYPE`` and ``TOPIC`` tie each data model to its CloudEvent type
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from bentomesh_contracts import topics
 from bentomesh_contracts.features import Feature
-
-SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$"
-VERSION_PATTERN = r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"
-SHA256_PATTERN = r"^[0-9a-f]{64}$"
+from bentomesh_contracts.fields import (
+    ModelName,
+    ModelVersion,
+    PackageName,
+    PackageVersion,
+    Sha256,
+)
 
 Framework = Literal["sklearn", "xgboost", "lightgbm", "econml"]
 Task = Literal["classification", "regression", "causal"]
@@ -23,26 +26,6 @@ Runtime = Literal["auto", "docker", "process"]
 Stage = Literal["packager", "builder", "deployer", "monitor"]
 Severity = Literal["info", "warning", "critical"]
 AlertState = Literal["firing", "resolved"]
-ModelName = Annotated[
-    str,
-    Field(
-        pattern=SLUG_PATTERN,
-        description="Model slug: lowercase letters, digits, '-' and '_', at most 63 characters.",
-        examples=["churn-classifier"],
-    ),
-]
-ModelVersion = Annotated[
-    str,
-    Field(
-        pattern=VERSION_PATTERN,
-        description="Model version: lowercase letters, digits, '.', '-' and '_'.",
-        examples=["3", "2026.11.27"],
-    ),
-]
-Sha256 = Annotated[
-    str,
-    Field(pattern=SHA256_PATTERN, description="Lowercase hex SHA-256 digest of the file's bytes."),
-]
 
 
 class EventData(BaseModel):
@@ -146,7 +129,7 @@ class ModelRegistered(EventData):
     causal: CausalSpec | None = Field(
         default=None, description="Treatment and outcome names (causal only)."
     )
-    library_versions: dict[str, str] = Field(
+    library_versions: dict[PackageName, PackageVersion] = Field(
         default_factory=dict,
         description="Versions of the libraries the model was trained with, pinned in the bento.",
         examples=[{"scikit-learn": "1.9.1", "numpy": "2.4.6"}],

@@ -36,6 +36,20 @@ def _installed(name: str) -> tuple[str, str] | None:
     return None
 
 
+def _check_version(name: str, version: str) -> None:
+    """A training version is pinned as ``name==version``: only a PEP 440 version may be."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        Version(version)
+    except InvalidVersion as exc:
+        from services.errors import InvalidRegistration
+
+        raise InvalidRegistration(
+            f"library_versions[{name!r}] = {version!r} is not a PEP 440 version"
+        ) from exc
+
+
 def pinned_requirements(
     framework: Framework, trained_with: dict[str, str], *, frame: bool = False
 ) -> list[str]:
@@ -50,6 +64,8 @@ def pinned_requirements(
             ((d, trained_with[d]) for d in _ALIASES.get(name, (name,)) if d in trained_with), None
         )
         found = trained or _installed(name)
+        if trained is not None:
+            _check_version(*trained)
         if found is None:
             pins.append(name)
         else:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from bentomesh_contracts import (
     BentoBuilt,
@@ -231,3 +232,26 @@ def test_bento_built_carries_deployment_preferences() -> None:
     )
     event = follow_up(new_chain(registered(), source="t"), built, source="p")
     assert isinstance(decode(encode(event)), CloudEvent)
+
+
+@pytest.mark.parametrize(
+    "versions",
+    [
+        {"scikit-learn": "1.9.0\ngit+https://example.invalid/evil.git"},
+        {"scikit-learn": "1.9 ; python_version>'3'"},
+        {"scikit-learn @ https://example.invalid/x.whl": "1.9.0"},
+        {"numpy": "https://example.invalid/numpy.whl"},
+    ],
+)
+def test_library_versions_cannot_smuggle_a_requirement(versions: dict[str, str]) -> None:
+    """They become `name==version` lines of the bento's requirements: a newline, a URL or a
+    marker would make `bentoml build` install something else."""
+    with pytest.raises(ValidationError, match="library_versions"):
+        ModelRegistered(
+            model_name="m",
+            model_version="1",
+            task="regression",
+            artifact_uri="/a",
+            artifact_sha256="a" * 64,
+            library_versions=versions,
+        )

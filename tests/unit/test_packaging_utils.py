@@ -118,3 +118,10 @@ def test_a_bento_for_a_dataframe_model_pins_pandas() -> None:
     trained = {"pandas": "3.0.0", "scikit-learn": "1.9.0"}
     assert "pandas==3.0.0" in pinned_requirements("sklearn", trained, frame=True)
     assert not any(p.startswith("pandas") for p in pinned_requirements("sklearn", trained))
+
+
+def test_a_training_version_that_is_not_a_version_is_never_pinned() -> None:
+    from services.errors import InvalidRegistration
+
+    with pytest.raises(InvalidRegistration, match="not a PEP 440 version"):
+        pinned_requirements("sklearn", {"scikit-learn": "latest"})
