@@ -93,7 +93,9 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid),
         "BENTOMESH_NETWORK": project,
         "BENTOMESH_ARTIFACTS_DIR": str(artifacts),
-        "BENTOMESH_MONITOR_INTERVAL_S": "2",
+        "BENTOMESH_MONITOR_INTERVAL_S": "1",
+        # the deployer restarts a stopped model within seconds: alert on the first failed check
+        "BENTOMESH_MONITOR_DOWN_AFTER": "1",
         **{f"BENTOMESH_{name.upper()}_PORT": str(port) for name, port in ports.items()},
     }
     mesh = Mesh(project, env, ports)
@@ -179,3 +181,17 @@ def test_compose_mesh_deploys_serves_and_alerts(mesh: Mesh) -> None:
     )
     assert alert[0]["data"]["rule"] in {"endpoint_down", "not_ready"}
     assert alert[0]["chainid"] == deployed[0]["chainid"]
+    # the deployer's supervision replaces the stopped container; the alert resolves
+    _wait(
+        "HealthAlert resolved",
+        lambda: [
+            e
+            for e in mesh.events("bentomesh.health-alert.v1")
+            if e["data"]["deployment_id"] == data["deployment_id"]
+            and e["data"]["state"] == "resolved"
+        ],
+        120,
+    )
+    restarted = docker.from_env().containers.get(container_name)
+    assert restarted.id != container.id
+    assert restarted.status == "running"
