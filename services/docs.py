@@ -11,8 +11,8 @@ from typing import Any
 from pydantic_settings import BaseSettings
 
 from bentomesh_contracts.kafka import KafkaSettings
+from bentomesh_contracts.keys import SigningSettings
 from bentomesh_contracts.schema import export_json_schemas
-from bentomesh_contracts.signing import SigningSettings
 from services.builder.settings import BuilderSettings
 from services.deployer.settings import DeployerSettings
 from services.mesh.client import ClientSettings
@@ -23,7 +23,7 @@ from services.runtime.settings import RuntimeSettings
 
 SETTINGS: tuple[tuple[str, type[BaseSettings]], ...] = (
     ("Kafka (every service and the CLI)", KafkaSettings),
-    ("Signed registrations (producers, the CLI and the packager)", SigningSettings),
+    ("Signed events (every producer and consumer, the CLI)", SigningSettings),
     ("Every service", RuntimeSettings),
     ("Packager", PackagerSettings),
     ("Builder", BuilderSettings),

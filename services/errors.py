@@ -76,7 +76,8 @@ class TransientStageError(StageError):
 
 
 class Unauthorized(StageError):
-    """A registration without a valid signature while the mesh requires one."""
+    """An event its legitimate producer did not sign (unsigned, unknown key, altered, a producer
+    that may not emit it), or expired, or from the future."""
 
 
 class PathNotAllowed(StageError):

@@ -40,9 +40,9 @@ class ServiceInfo:
     def module(self) -> str:
         return f"services.{self.name}"
 
-    def create_app(self) -> Any:
+    def create_app(self, **options: Any) -> Any:
         module = importlib.import_module(f"{self.module}.app")
-        return module.create_app()
+        return module.create_app(**options)
 
 
 SERVICES: Final[tuple[ServiceInfo, ...]] = tuple(

@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bentomesh_contracts import decode, topics
+from bentomesh_contracts.envelope import CloudEvent
+from bentomesh_contracts.events import EventData
 from bentomesh_contracts.kafka import KafkaSettings
+from bentomesh_contracts.keys import SigningSettings
+
+DataT = TypeVar("DataT", bound=EventData)
 
 
 class Collector:
@@ -91,3 +96,8 @@ async def produce_raw(
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+def signed_as(producer: str, event: CloudEvent[DataT]) -> CloudEvent[DataT]:
+    """``event`` signed with the session's key of ``producer`` (what that service would emit)."""
+    return SigningSettings().keys.signer(producer).sign(event)

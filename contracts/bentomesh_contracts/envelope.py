@@ -58,9 +58,9 @@ class CloudEvent(BaseModel, Generic[DataT]):
     data: DataT = Field(description="The event's payload.")
     signature: str | None = Field(
         default=None,
-        description="Extension: 'hmac-sha256=<hex>' over the canonical event without this "
-        "attribute (see bentomesh_contracts.signing); required on ModelRegistered when the mesh "
-        "has a signing key.",
+        description="Extension: 'ed25519:<key id>:<base64url>', the producer's Ed25519 "
+        "signature over the canonical event without this attribute (see "
+        "bentomesh_contracts.signing); every consumer refuses events without a valid one.",
     )
 
     @model_validator(mode="after")

@@ -28,6 +28,7 @@ from bentomesh_contracts.events import (
 )
 from bentomesh_contracts.features import Feature
 from bentomesh_contracts.kafka import KafkaSettings
+from bentomesh_contracts.signing import Signer
 
 DataT = TypeVar("DataT", bound=EventData)
 T = TypeVar("T")
@@ -209,34 +210,40 @@ async def publish_model_registered_async(
     bootstrap_servers: str | None = None,
     settings: KafkaSettings | None = None,
     source: str = "bentomesh/training",
-    signing_key: str | None = None,
+    signer: Signer | None = None,
     **fields: Unpack[Registration],
 ) -> CloudEvent[ModelRegistered]:
     """Build, sign and send ``ModelRegistered`` for the model file at ``model_path``.
 
     ``fields`` are those of :class:`Registration` (``name``, ``version``, ``task``,
     ``features``, ...). The broker is ``bootstrap_servers``, else ``settings``, else the
-    ``BENTOMESH_KAFKA_*`` environment. The event is signed with ``signing_key``, default
-    ``$BENTOMESH_SIGNING_KEY``. Returns the event: its ``chainid`` follows the model version
-    through every later event.
+    ``BENTOMESH_KAFKA_*`` environment. The event is signed by ``signer``, default the
+    training key in ``$BENTOMESH_KEYS_DIR`` (``$BENTOMESH_HOME/keys``). Returns the event: its
+    ``chainid`` follows the model version through every later event.
     """
     data = build_model_registered(model_path, **fields)
     kafka = settings or KafkaSettings()
     if bootstrap_servers is not None:
         kafka = kafka.model_copy(update={"bootstrap_servers": bootstrap_servers})
-    event = signed(new_chain(data, source=source), signing_key)
+    event = signed(new_chain(data, source=source), signer)
     await send_event(event, kafka)
     return event
 
 
-def signed(event: CloudEvent[DataT], key: str | None = None) -> CloudEvent[DataT]:
-    """``event`` signed with ``key`` or ``$BENTOMESH_SIGNING_KEY`` (unchanged when neither)."""
-    from bentomesh_contracts.signing import SigningSettings, sign
+def signed(
+    event: CloudEvent[DataT], signer: Signer | None = None, *, producer: str = "training"
+) -> CloudEvent[DataT]:
+    """``event`` signed by ``signer``, default ``producer``'s key from the keys directory;
+    unchanged (with a warning) only under ``BENTOMESH_INSECURE_UNSIGNED=true``."""
+    from bentomesh_contracts.keys import SigningSettings, warn_insecure
 
-    if key is None:
-        secret = SigningSettings().signing_key
-        key = secret.get_secret_value() if secret is not None else None
-    return sign(event, key) if key else event
+    if signer is None:
+        settings = SigningSettings()
+        if settings.insecure_unsigned:
+            warn_insecure(producer)
+            return event
+        signer = settings.keys.signer(producer)
+    return signer.sign(event)
 
 
 def publish_model_registered(
@@ -245,7 +252,7 @@ def publish_model_registered(
     bootstrap_servers: str | None = None,
     settings: KafkaSettings | None = None,
     source: str = "bentomesh/training",
-    signing_key: str | None = None,
+    signer: Signer | None = None,
     **fields: Unpack[Registration],
 ) -> CloudEvent[ModelRegistered]:
     """:func:`publish_model_registered_async` for scripts and notebooks: it works with or
@@ -256,7 +263,7 @@ def publish_model_registered(
             bootstrap_servers=bootstrap_servers,
             settings=settings,
             source=source,
-            signing_key=signing_key,
+            signer=signer,
             **fields,
         )
     )

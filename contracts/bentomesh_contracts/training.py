@@ -16,6 +16,7 @@ from bentomesh_contracts.errors import ContractError
 from bentomesh_contracts.events import ModelRegistered, Task
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.publish import Registration, publish_model_registered
+from bentomesh_contracts.signing import Signer
 
 
 class SignatureUnknown(ContractError):
@@ -71,7 +72,7 @@ def register_model(
     artifact_dir: str | Path | None = None,
     bootstrap_servers: str | None = None,
     settings: KafkaSettings | None = None,
-    signing_key: str | None = None,
+    signer: Signer | None = None,
     source: str = "bentomesh/training",
     **fields: Unpack[Registration],
 ) -> CloudEvent[ModelRegistered]:
@@ -110,7 +111,7 @@ def register_model(
         path,
         bootstrap_servers=bootstrap_servers,
         settings=settings,
-        signing_key=signing_key,
+        signer=signer,
         source=source,
         **inferred,
     )

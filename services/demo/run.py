@@ -42,7 +42,8 @@ async def deploy_all(
     await follower.start()
     try:
         events = {
-            ex.name: signed(new_chain(ex.registration, source="bentomesh/demo")) for ex in examples
+            ex.name: signed(new_chain(ex.registration, source="bentomesh/demo"), producer="cli")
+            for ex in examples
         }
         for event in events.values():
             await send_event(event, kafka)

@@ -20,6 +20,7 @@ from services.deployer.settings import DeployerSettings
 from services.deployer.state import DeploymentStore
 from services.runtime.app import PrefixDispatch, create_stage_app
 from services.runtime.stage import publish_event
+from services.runtime.trust import Trust
 
 logger = logging.getLogger("bentomesh.deployer")
 
@@ -53,6 +54,7 @@ def create_app(
     *,
     kafka: KafkaSettings | None = None,
     deployer: Deployer | None = None,
+    trust: Trust | None = None,
 ) -> Any:
     """The deployer service; ``deployer`` (its store and runtimes) is the seam for tests."""
     settings = settings or DeployerSettings()
@@ -82,13 +84,14 @@ def create_app(
         if settings.stop_deployments_on_exit:
             await asyncio.to_thread(deployer.stop_all)
 
-    app = create_stage_app(spec, kafka=kafka)
+    trust = trust or Trust.load("deployer")
+    app = create_stage_app(spec, kafka=kafka, trust=trust)
     app.on_startup(on_startup)
     app.on_shutdown(on_shutdown)
 
     async def announce(data: EventData, chain_id: str) -> None:
         event = new_chain(data, source="bentomesh/deployer", chainid=chain_id)
-        await publish_event(app.broker, event)  # type: ignore[arg-type]
+        await publish_event(app.broker, event, trust)  # type: ignore[arg-type]
 
     api = deployments_api(deployer, announce)
     return PrefixDispatch(app, {"/models": gateway, "/deployments": api})

@@ -13,17 +13,23 @@ from bentomesh_contracts.envelope import CloudEvent
 from bentomesh_contracts.errors import EventDecodeError
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.pipeline import CHAIN_TOPICS, TERMINAL_EVENTS
+from services.runtime.trust import Trust, verified
 
 
 class ChainFollower:
     """Reads the chain topics from their current end; start it *before* publishing."""
 
     def __init__(
-        self, settings: KafkaSettings, topic_names: tuple[str, ...] = CHAIN_TOPICS
+        self,
+        settings: KafkaSettings,
+        topic_names: tuple[str, ...] = CHAIN_TOPICS,
+        *,
+        trust: Trust | None = None,
     ) -> None:
         self.settings = settings
         self.topic_names = topic_names
         self.consumer: AIOKafkaConsumer | None = None
+        self.trust = trust or Trust.load("cli")
 
     async def start(self) -> None:
         self.consumer = AIOKafkaConsumer(
@@ -82,12 +88,15 @@ class ChainFollower:
         raise TimeoutError(f"no {what} within {limit_s:.0f}s")
 
     async def _next_events(self) -> list[Any]:
-        """The mesh events of one fetch (up to 200 ms); records that are not events are skipped."""
+        """The mesh events of one fetch (up to 200 ms); records that are not events, or not
+        signed by their producer (a forged ``Deployed`` must not end a chain), are skipped."""
         assert self.consumer is not None
         batch = await self.consumer.getmany(timeout_ms=200)
         events = []
         for records in batch.values():
             for record in records:
+                if not verified(self.trust, record.value):
+                    continue
                 try:
                     events.append(decode(record.value))
                 except EventDecodeError:

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from bentomesh_contracts.kafka import KafkaSettings
+from bentomesh_contracts.keys import KeyStore, SigningSettings, warn_insecure
 from services.errors import BrokerUnavailableError, MeshError
 from services.registry import SERVICES, ServiceInfo
 from services.runtime.embedded_broker import EmbeddedBroker
@@ -47,6 +48,20 @@ class ServiceProcess:
         except httpx.HTTPError:
             return "starting"
         return "healthy" if response.status_code < 300 else "unhealthy"
+
+
+def ensure_keys(progress: Progress = lambda _: None) -> KeyStore | None:
+    """The signing keys of every producer, created on first use (secure by default); None when
+    ``BENTOMESH_INSECURE_UNSIGNED=true`` says to run unsigned."""
+    settings = SigningSettings()
+    if settings.insecure_unsigned:
+        warn_insecure("the local mesh")
+        return None
+    keys = settings.keys
+    created = keys.ensure()
+    if created:
+        progress(f"signing keys: created {', '.join(created)} in {keys.root}")
+    return keys
 
 
 def _split_bootstrap(bootstrap: str) -> tuple[str, int]:
@@ -95,9 +110,11 @@ class LocalMesh:
             )
         created = asyncio.run(ensure_topics(self.kafka, partitions=self.runtime.partitions))
         progress(f"topics: {len(created)} created")
+        keys = ensure_keys(progress)
         self._env = {
             **os.environ,
             **self.kafka.as_env(),
+            **({"BENTOMESH_KEYS_DIR": str(keys.root)} if keys is not None else {}),
             "BENTOMESH_HOME": str(self.runtime.home),
             "PYTHONUNBUFFERED": "1",
             "BENTOMESH_STOP_DEPLOYMENTS_ON_EXIT": "true",

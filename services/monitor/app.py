@@ -25,6 +25,7 @@ from services.monitor.sinks import log_handler, webhook_handler
 from services.monitor.snapshot import status_snapshot
 from services.runtime.app import create_service_app
 from services.runtime.metrics import StageMetrics
+from services.runtime.trust import Trust
 from services.status.chains import ChainBook
 from services.status.web import api_app, page_app
 
@@ -36,10 +37,12 @@ def create_app(
     *,
     kafka: KafkaSettings | None = None,
     monitor: HealthMonitor | None = None,
+    trust: Trust | None = None,
 ) -> Any:
     """The monitor service; ``monitor`` (its checks and their HTTP client) is the seam for tests."""
     settings = settings or MonitorSettings()
     kafka = kafka or KafkaSettings()
+    trust = trust or Trust.load("monitor")
     monitor = monitor or HealthMonitor(
         check_interval=settings.interval_s,
         rules=settings.rules(),
@@ -59,12 +62,12 @@ def create_app(
             lambda results: own.record(results, monitor.book, len(monitor.targets))
         )
         monitor.add_alert_handler(log_handler)
-        monitor.add_alert_handler(kafka_alert_handler(broker_ref, watch))
+        monitor.add_alert_handler(kafka_alert_handler(broker_ref, watch, trust))
         if settings.webhook_url and settings.webhook_secret:
             monitor.add_alert_handler(
                 webhook_handler(settings.webhook_url, settings.webhook_secret.get_secret_value())
             )
-        return monitor_router(watch, chains)
+        return monitor_router(watch, trust, broker_ref, chains)
 
     app = create_service_app(
         "monitor",
@@ -78,7 +81,7 @@ def create_app(
 
     async def start_checks() -> None:
         try:
-            firing = await restore_alerts(kafka, monitor.book)
+            firing = await restore_alerts(kafka, monitor.book, trust.history_reader())
             logger.info("took up %d firing alerts from %s", firing, topics.HEALTH_ALERT)
         except Exception:
             logger.exception("could not read past alerts; starting with none firing")

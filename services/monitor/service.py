@@ -15,19 +15,22 @@ from typing import Any
 from urllib.parse import urlparse
 
 from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka.annotations import KafkaMessage
 
 from bentomesh_contracts import topics
 from bentomesh_contracts.codec import decode, decode_as
-from bentomesh_contracts.envelope import CloudEvent, follow_up
+from bentomesh_contracts.envelope import CloudEvent, chain_time, follow_up
 from bentomesh_contracts.errors import EventDecodeError
 from bentomesh_contracts.events import Deployed, HealthAlert, Undeployed
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.pipeline import CHAIN_TOPICS
+from services.errors import Unauthorized
 from services.monitor.checker import Target
 from services.monitor.monitor import HealthMonitor
 from services.monitor.rules import AlertBook
 from services.runtime.history import read_topic
-from services.runtime.stage import json_body, publish_event
+from services.runtime.stage import dead_letter, publish_event
+from services.runtime.trust import Trust, verified
 from services.status.chains import ChainBook
 
 logger = logging.getLogger("bentomesh.monitor")
@@ -49,6 +52,9 @@ class WatchSet:
         data = event.data
         if data.deployment_id in self.causes or data.deployment_id in self.removed:
             return  # a redelivered Deployed, or one of a deployment since undeployed
+        current = self.causes.get(self.by_model.get(data.model_name, ""))
+        if current is not None and chain_time(current) > chain_time(event):
+            return  # a replayed Deployed of an older version: keep watching the newer one
         for old in {data.replaced_deployment_id, self.by_model.get(data.model_name)} - {None}:
             assert old is not None
             self.monitor.unwatch(old)
@@ -107,11 +113,13 @@ class WatchSet:
         tmp.replace(self.targets_file)  # atomic: Prometheus never reads half a file
 
 
-async def restore_alerts(settings: KafkaSettings, book: AlertBook) -> int:
+async def restore_alerts(settings: KafkaSettings, book: AlertBook, trust: Trust) -> int:
     """Take up the alert states this monitor (or an earlier run of it) announced: without them
     a restart would announce a standing outage as firing again, and never resolve one that
     ended while the monitor was down. Returns how many alerts are firing."""
     for record in await read_topic(settings, topics.HEALTH_ALERT):
+        if not verified(trust, record.value):
+            continue
         try:
             alert = decode_as(record.value or b"", HealthAlert).data
         except EventDecodeError:
@@ -120,7 +128,7 @@ async def restore_alerts(settings: KafkaSettings, book: AlertBook) -> int:
     return sum(1 for state in book.states.values() if state.firing)
 
 
-def kafka_alert_handler(broker_ref: Any, watch: WatchSet) -> Any:
+def kafka_alert_handler(broker_ref: Any, watch: WatchSet, trust: Trust) -> Any:
     """Publish each alert as a follow-up of the deployment's ``Deployed`` event."""
     sequence = itertools.count()
 
@@ -131,7 +139,7 @@ def kafka_alert_handler(broker_ref: Any, watch: WatchSet) -> Any:
         key = f"{alert.rule}/{alert.state}/{next(sequence)}"
         event = follow_up(cause, alert, source="bentomesh/monitor", key=key)
         broker: KafkaBroker = broker_ref()
-        await publish_event(broker, event)
+        await publish_event(broker, event, trust)
 
     return publish
 
@@ -140,15 +148,31 @@ async def raw_body(message: Any) -> Any:
     return message.body
 
 
-def monitor_router(watch: WatchSet, chains: ChainBook | None = None) -> KafkaRouter:
+def monitor_router(
+    watch: WatchSet, trust: Trust, broker_ref: Any, chains: ChainBook | None = None
+) -> KafkaRouter:
+    """Reads the whole history of ``Deployed`` and ``Undeployed``; only events their producer
+    signed are acted on, the others are dead-lettered with the reason."""
     router = KafkaRouter()
+    reader = trust.history_reader()
     if chains is not None:
-        add_chain_subscriber(router, chains)
+        add_chain_subscriber(router, chains, reader)
+
+    async def admitted(message: KafkaMessage, data_type: type[Any]) -> CloudEvent[Any] | None:
+        raw = bytes(message.body)
+        try:
+            reader.check(raw)
+            return decode_as(raw, data_type)
+        except (Unauthorized, EventDecodeError) as exc:
+            reason = EventDecodeError(getattr(exc, "reason", str(exc)), field="signature")
+            await dead_letter(broker_ref(), message.raw_message, raw, reason, service="monitor")
+            return None
+
     subscriber = router.subscriber(
         topics.DEPLOYED,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=20,
-        decoder=json_body,
+        decoder=raw_body,
         title="monitor:Deployed",
         description="Deployments to watch.",
     )
@@ -159,30 +183,32 @@ def monitor_router(watch: WatchSet, chains: ChainBook | None = None) -> KafkaRou
         description="Health rule transitions (firing, resolved).",
     )
 
-    async def on_deployed(event: CloudEvent[Any]) -> None:
-        watch.apply(event)
+    async def on_deployed(body: bytes, message: KafkaMessage) -> None:
+        event = await admitted(message, Deployed)
+        if event is not None:
+            watch.apply(event)
 
-    on_deployed.__annotations__ = {"event": CloudEvent[Deployed], "return": None}
     subscriber(on_deployed)
 
     removals = router.subscriber(
         topics.UNDEPLOYED,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=20,
-        decoder=json_body,
+        decoder=raw_body,
         title="monitor:Undeployed",
         description="Deployments no longer to watch.",
     )
 
-    async def on_undeployed(event: CloudEvent[Any]) -> None:
-        watch.remove(event)
+    async def on_undeployed(body: bytes, message: KafkaMessage) -> None:
+        event = await admitted(message, Undeployed)
+        if event is not None:
+            watch.remove(event)
 
-    on_undeployed.__annotations__ = {"event": CloudEvent[Undeployed], "return": None}
     removals(on_undeployed)
     return router
 
 
-def add_chain_subscriber(router: KafkaRouter, chains: ChainBook) -> None:
+def add_chain_subscriber(router: KafkaRouter, chains: ChainBook, reader: Trust) -> None:
     """Every mesh event from the beginning, no group: the status page's event chains."""
     subscriber = router.subscriber(
         *CHAIN_TOPICS,
@@ -194,6 +220,9 @@ def add_chain_subscriber(router: KafkaRouter, chains: ChainBook) -> None:
     )
 
     async def on_event(body: bytes) -> None:
+        if not reader.accepts(body):
+            logger.debug("status page: skipped an event its producer did not sign")
+            return
         try:
             chains.add(decode(body))
         except EventDecodeError:

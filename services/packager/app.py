@@ -9,16 +9,18 @@ from services.packager.pipeline import package
 from services.packager.service import Package, packager_stage
 from services.packager.settings import PackagerSettings
 from services.runtime.app import create_stage_app
+from services.runtime.trust import Trust
 
 
 def create_app(
     settings: PackagerSettings | None = None,
     *,
     kafka: KafkaSettings | None = None,
+    trust: Trust | None = None,
     package: Package = package,
 ) -> AsgiFastStream:
     """The packager service; ``package`` replaces the model store and builds in unit tests."""
-    return create_stage_app(packager_stage(settings, package=package), kafka=kafka)
+    return create_stage_app(packager_stage(settings, package=package), kafka=kafka, trust=trust)
 
 
 def __getattr__(name: str) -> AsgiFastStream:

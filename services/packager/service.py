@@ -8,8 +8,6 @@ from collections.abc import Callable
 
 from bentomesh_contracts.envelope import CloudEvent
 from bentomesh_contracts.events import BentoBuilt, ModelRegistered
-from bentomesh_contracts.signing import SignatureError, SigningSettings, verify
-from services.errors import Unauthorized
 from services.packager.pipeline import PackagedBento, package
 from services.packager.settings import PackagerSettings
 from services.runtime.stage import StageSpec
@@ -38,26 +36,4 @@ def packager_stage(
         )
         return result.built
 
-    return StageSpec.of(
-        "packager", handle, admit=signature_check(), concurrency=settings.build_concurrency
-    )
-
-
-def signature_check(key: str | None = None) -> Callable[[bytes], None] | None:
-    """With a signing key (``BENTOMESH_SIGNING_KEY``), refuse registrations that are unsigned or
-    wrongly signed, before any artifact is read; without one, admit every registration."""
-    if key is None:
-        secret = SigningSettings().signing_key
-        key = secret.get_secret_value() if secret is not None else None
-    if not key:
-        return None
-    signing_key = key
-
-    def admit(raw: bytes) -> None:
-        try:
-            verify(raw, signing_key)
-        except SignatureError as exc:
-            logger.warning("refused a registration: %s", exc)
-            raise Unauthorized(str(exc)) from exc
-
-    return admit
+    return StageSpec.of("packager", handle, concurrency=settings.build_concurrency)

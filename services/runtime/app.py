@@ -15,6 +15,7 @@ from services.runtime.metrics import StageMetrics
 from services.runtime.settings import RuntimeSettings
 from services.runtime.stage import StageSpec, stage_router
 from services.runtime.topics import ensure_topics
+from services.runtime.trust import Trust
 
 RouterFactory = Callable[[Callable[[], KafkaBroker], StageMetrics], KafkaRouter]
 
@@ -50,12 +51,16 @@ def create_service_app(
 
 
 def create_stage_app(
-    spec: StageSpec[Any, Any], *, kafka: KafkaSettings | None = None
+    spec: StageSpec[Any, Any], *, kafka: KafkaSettings | None = None, trust: Trust | None = None
 ) -> AsgiFastStream:
-    """A service that is one stage: its router in its own app (packager, builder, deployer)."""
+    """A service that is one stage: its router in its own app (packager, builder, deployer).
+    ``trust`` defaults to the stage's keys from the keys directory."""
+    stage_trust = trust or Trust.load(spec.stage)
     return create_service_app(
         spec.stage,
-        lambda broker_ref, metrics: stage_router(spec, broker_ref=broker_ref, metrics=metrics),
+        lambda broker_ref, metrics: stage_router(
+            spec, broker_ref=broker_ref, metrics=metrics, trust=stage_trust
+        ),
         kafka=kafka,
     )
 

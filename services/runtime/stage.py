@@ -34,11 +34,12 @@ from bentomesh_contracts.envelope import CloudEvent, follow_up
 from bentomesh_contracts.errors import EventDecodeError
 from bentomesh_contracts.events import EventData, Stage, StageFailed
 from bentomesh_contracts.pipeline import stage as pipeline_stage
-from services.errors import StageError
+from services.errors import StageError, Unauthorized
 from services.runtime.dead_letter import DeadLetter
 from services.runtime.metrics import StageMetrics
 from services.runtime.retry import RetryPolicy, with_retries
 from services.runtime.settings import RuntimeSettings
+from services.runtime.trust import Trust
 
 InT = TypeVar("InT", bound=EventData)
 OutT = TypeVar("OutT", bound=EventData)
@@ -56,8 +57,6 @@ class StageSpec(Generic[InT, OutT]):
     consumes: type[InT]
     produces: type[OutT]
     handler: Callable[[CloudEvent[InT]], Awaitable[OutT]]
-    # Checks the record's raw bytes before anything else (signatures); raises StageError.
-    admit: Callable[[bytes], None] | None = None
     # Events handled at once. Above 1, FastStream runs that many consumers in the group, each
     # over its own partitions: one model's events (one key, one partition) stay in order.
     concurrency: int = 1
@@ -72,15 +71,12 @@ class StageSpec(Generic[InT, OutT]):
         name: Stage,
         handler: Callable[[CloudEvent[Any]], Awaitable[Any]],
         *,
-        admit: Callable[[bytes], None] | None = None,
         concurrency: int = 1,
     ) -> StageSpec[Any, Any]:
         """The spec of pipeline stage ``name``: what it consumes and produces comes from
         :data:`~bentomesh_contracts.pipeline.PIPELINE`, the one place that says so."""
         entry = pipeline_stage(name)
-        return StageSpec[Any, Any](
-            name, entry.consumes, entry.produces, handler, admit, concurrency
-        )
+        return StageSpec[Any, Any](name, entry.consumes, entry.produces, handler, concurrency)
 
 
 async def json_body(message: Any) -> Any:
@@ -92,24 +88,27 @@ async def json_body(message: Any) -> Any:
     return json.loads(message.body)
 
 
-def _admitting_decoder(admit: Callable[[bytes], None]) -> Callable[[Any], Awaitable[Any]]:
-    """``json_body`` after ``admit`` accepted the raw record; its refusal (a ``StageError``)
-    reaches the outcome middleware, which reports it as ``StageFailed``."""
+def _verifying_decoder(trust: Trust) -> Callable[[Any], Awaitable[Any]]:
+    """``json_body`` once ``trust`` accepted the raw record, before anything else reads it; a
+    refusal (:class:`Unauthorized`) reaches the outcome middleware."""
 
     async def decode(message: Any) -> Any:
         body = json.loads(message.body)
-        admit(message.body)
+        trust.check(message.body)
         return body
 
     return decode
 
 
-def respond(event: CloudEvent[Any]) -> KafkaResponse:
-    """A record for ``event``: structured-mode JSON, keyed by model name."""
+def respond(event: CloudEvent[Any], trust: Trust) -> KafkaResponse:
+    """A record for ``event``, signed: structured-mode JSON, keyed by model name."""
+    event = trust.sign(event)
     return KafkaResponse(encode(event), key=partition_key(event), headers=dict(_HEADERS))
 
 
-async def publish_event(broker: KafkaBroker, event: CloudEvent[Any]) -> None:
+async def publish_event(broker: KafkaBroker, event: CloudEvent[Any], trust: Trust) -> None:
+    """Sign ``event`` and publish it to its topic."""
+    event = trust.sign(event)
     await broker.publish(
         encode(event),
         type(event.data).TOPIC,
@@ -154,9 +153,11 @@ class _OutcomeMiddleware(BaseMiddleware):
         spec: StageSpec[Any, Any],
         broker_ref: Callable[[], KafkaBroker],
         metrics: StageMetrics | None,
+        trust: Trust,
     ) -> None:
         super().__init__(msg, context=context)
         self.spec = spec
+        self.trust = trust
         self.broker_ref = broker_ref
         self.metrics = metrics
         self.started = time.perf_counter()
@@ -185,48 +186,59 @@ class _OutcomeMiddleware(BaseMiddleware):
             await self._dead_letter(record, raw, decode_error)
             self._count("dead_lettered")
             return True
-        if not isinstance(exc_val, StageError):
+        if isinstance(exc_val, Unauthorized):
+            refusal = EventDecodeError(exc_val.reason, field="signature")
+            await self._dead_letter(record, raw, refusal)
+        elif not isinstance(exc_val, StageError):
             logger.exception("%s: unexpected error on %s", self.spec.stage, cause.id)
-        await publish_event(self.broker_ref(), stage_failed(self.spec, cause, exc_val))
+        await publish_event(self.broker_ref(), stage_failed(self.spec, cause, exc_val), self.trust)
         self._count("failed")
         return True
 
     async def _dead_letter(self, record: Any, raw: bytes, error: EventDecodeError) -> None:
-        letter = DeadLetter(
-            value=raw,
-            key=getattr(record, "key", None),
-            reason=error.reason,
-            field=error.field,
-            service=self.spec.stage,
-            source_topic=getattr(record, "topic", "?"),
-            source_partition=int(getattr(record, "partition", -1)),
-            source_offset=int(getattr(record, "offset", -1)),
-        )
-        logger.warning(
-            "%s: dead-lettered %s[%s]@%s: %s",
-            self.spec.stage,
-            letter.source_topic,
-            letter.source_partition,
-            letter.source_offset,
-            letter.reason,
-        )
-        await self.broker_ref().publish(
-            letter.value, topics.DEAD_LETTER, key=letter.key, headers=letter.headers()
-        )
+        await dead_letter(self.broker_ref(), record, raw, error, service=self.spec.stage)
+
+
+async def dead_letter(
+    broker: KafkaBroker, record: Any, raw: bytes, error: EventDecodeError, *, service: str
+) -> None:
+    """Send the original bytes of ``record`` to the dead-letter topic with the reason."""
+    letter = DeadLetter(
+        value=raw,
+        key=getattr(record, "key", None),
+        reason=error.reason,
+        field=error.field,
+        service=service,
+        source_topic=getattr(record, "topic", "?"),
+        source_partition=int(getattr(record, "partition", -1)),
+        source_offset=int(getattr(record, "offset", -1)),
+    )
+    logger.warning(
+        "%s: dead-lettered %s[%s]@%s: %s",
+        service,
+        letter.source_topic,
+        letter.source_partition,
+        letter.source_offset,
+        letter.reason,
+    )
+    await broker.publish(letter.value, topics.DEAD_LETTER, key=letter.key, headers=letter.headers())
 
 
 def stage_router(
     spec: StageSpec[InT, OutT],
     *,
     broker_ref: Callable[[], KafkaBroker],
+    trust: Trust,
     settings: RuntimeSettings | None = None,
     metrics: StageMetrics | None = None,
 ) -> KafkaRouter:
-    """A router holding the stage's subscriber and publishers, ready to include in a broker."""
+    """A router holding the stage's subscriber and publishers, ready to include in a broker.
+    Every consumed record must pass ``trust`` before it is read; every emitted event is signed."""
     settings = settings or RuntimeSettings()
-    router = KafkaRouter(
-        middlewares=[partial(_OutcomeMiddleware, spec=spec, broker_ref=broker_ref, metrics=metrics)]
+    outcome = partial(
+        _OutcomeMiddleware, spec=spec, broker_ref=broker_ref, metrics=metrics, trust=trust
     )
+    router = KafkaRouter(middlewares=[outcome])
     in_schema = CloudEvent[spec.consumes]  # type: ignore[name-defined]
     out_schema = CloudEvent[spec.produces]  # type: ignore[name-defined]
 
@@ -235,7 +247,7 @@ def stage_router(
         group_id=f"bentomesh-{spec.stage}",
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=_admitting_decoder(spec.admit) if spec.admit else json_body,
+        decoder=_verifying_decoder(trust),
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         session_timeout_ms=settings.session_timeout_ms,
         heartbeat_interval_ms=settings.heartbeat_interval_ms,
@@ -273,7 +285,7 @@ def stage_router(
                 policy,
                 what=f"{spec.stage} {event.subject or event.id}",
             )
-        return respond(follow_up(event, data, source=spec.source))
+        return respond(follow_up(event, data, source=spec.source), trust)
 
     # FastStream validates the body against the annotation, and documents it in AsyncAPI
     handle.__annotations__ = {"event": in_schema, "return": KafkaResponse}

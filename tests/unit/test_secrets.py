@@ -1,4 +1,4 @@
-"""Secrets (SASL password, signing key, webhook secret) never show in --help, reprs or logs."""
+"""Secrets (SASL password, webhook secret) never show in --help, reprs or logs."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ import logging
 import pytest
 
 from bentomesh_contracts.kafka import KafkaSettings
-from bentomesh_contracts.signing import SigningSettings
+from bentomesh_contracts.keys import SigningSettings
 from services.monitor.settings import MonitorSettings
 
 MARKERS = {
     "BENTOMESH_KAFKA_SASL_PASSWORD": "sasl-Pa55-marker",
-    "BENTOMESH_SIGNING_KEY": "signing-key-marker",
     "BENTOMESH_MONITOR_WEBHOOK_SECRET": "webhook-secret-marker",
 }
 

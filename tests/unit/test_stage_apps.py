@@ -23,6 +23,7 @@ from bentomesh_contracts import (
     topics,
 )
 from bentomesh_contracts.envelope import CloudEvent
+from bentomesh_contracts.keys import SigningSettings
 from services.builder.app import create_app as create_builder
 from services.builder.settings import BuilderSettings
 from services.deployer.app import create_app as create_deployer
@@ -34,6 +35,7 @@ from services.packager.app import create_app as create_packager
 from services.packager.pipeline import PackagedBento
 from services.packager.settings import PackagerSettings
 from tests.fakes import MemoryRuntime
+from tests.kafka_helpers import signed_as
 
 
 def registration(version: str = "1") -> CloudEvent[ModelRegistered]:
@@ -92,8 +94,9 @@ async def test_packager_app_publishes_bento_built_from_its_package_seam() -> Non
     assert app.broker is not None
     seen = collect(app.broker, topics.BENTO_BUILT, topics.STAGE_FAILED)
     async with TestKafkaBroker(app.broker) as broker:
-        await broker.publish(encode(registration("1")), topics.MODEL_REGISTERED)
-        await broker.publish(encode(registration("bad")), topics.MODEL_REGISTERED)
+        for version in ("1", "bad"):
+            event = signed_as("training", registration(version))
+            await broker.publish(encode(event), topics.MODEL_REGISTERED)
     assert calls == ["1", "bad"]
     [built] = seen[topics.BENTO_BUILT]
     assert built.data.bento_tag == "churn:1"
@@ -111,7 +114,8 @@ async def test_builder_app_hands_over_the_bento_when_no_engine_answers() -> None
     app = create_builder(BuilderSettings(), engine_up=lambda _host: False, build=build)
     assert app.broker is not None
     seen = collect(app.broker, topics.IMAGE_READY)
-    cause = follow_up(registration(), built_from(registration()), source="bentomesh/packager")
+    built = follow_up(registration(), built_from(registration()), source="bentomesh/packager")
+    cause = signed_as("packager", built)
     async with TestKafkaBroker(app.broker) as broker:
         await broker.publish(encode(cause), topics.BENTO_BUILT)
     [ready] = seen[topics.IMAGE_READY]
@@ -138,7 +142,7 @@ async def test_deployer_app_deploys_through_its_runtime_seam(tmp_path: Path) -> 
         build_seconds=0.0,
         deployment=DeploymentPrefs(runtime="process"),
     )
-    cause = follow_up(registration(), image, source="bentomesh/builder")
+    cause = signed_as("builder", follow_up(registration(), image, source="bentomesh/builder"))
     async with TestKafkaBroker(app.broker) as broker:
         await broker.publish(encode(cause), topics.IMAGE_READY)
         await broker.publish(encode(cause), topics.IMAGE_READY)  # redelivered
@@ -146,3 +150,39 @@ async def test_deployer_app_deploys_through_its_runtime_seam(tmp_path: Path) -> 
     assert first.data.endpoint_url == "http://127.0.0.1:9001"
     assert again.id == first.id  # the same follow-up id: receivers drop the duplicate
     assert len(runtime.running) == 1  # the redelivery deployed nothing twice
+
+
+async def test_deployer_app_acts_only_on_what_the_builder_signed(tmp_path: Path) -> None:
+    runtime = MemoryRuntime()
+    deployer = Deployer(
+        DeploymentStore(tmp_path / "state.db"),
+        {"process": runtime},
+        RolloutSettings(ready_timeout_s=1, drain_s=0),
+    )
+    app = create_deployer(DeployerSettings(home=tmp_path), deployer=deployer)
+    seen = collect(app.broker, topics.DEPLOYED, topics.STAGE_FAILED)
+    letters: list[Any] = []
+    app.broker.subscriber(topics.DEAD_LETTER)(lambda msg: letters.append(msg))
+    image = ImageReady(
+        model_name="churn",
+        model_version="1",
+        bento_tag="churn:1",
+        backend="process",
+        size_bytes=1,
+        build_seconds=0.0,
+        deployment=DeploymentPrefs(runtime="process"),
+    )
+    forged = follow_up(registration(), image, source="bentomesh/builder")
+    by_packager = forged.model_copy(
+        update={"signature": SigningSettings().keys.signer("packager").signature_of(encode(forged))}
+    )
+    async with TestKafkaBroker(app.broker) as broker:
+        await broker.publish(encode(forged), topics.IMAGE_READY)  # unsigned
+        await broker.publish(encode(by_packager), topics.IMAGE_READY)  # a producer that may not
+    assert runtime.running == set()
+    assert seen[topics.DEPLOYED] == []
+    reasons = [f.data.reason for f in seen[topics.STAGE_FAILED]]
+    assert [f.data.error_type for f in seen[topics.STAGE_FAILED]] == ["Unauthorized"] * 2
+    assert "unsigned" in reasons[0]
+    assert "packager may not emit" in reasons[1]
+    assert len(letters) == 2

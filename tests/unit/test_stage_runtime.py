@@ -23,6 +23,7 @@ from services.errors import StageError
 from services.runtime.broker import create_broker
 from services.runtime.dead_letter import dlq_headers
 from services.runtime.stage import StageSpec, stage_router
+from services.runtime.trust import Trust
 
 
 class Refused(StageError):
@@ -65,7 +66,8 @@ async def fake_packager(event: CloudEvent[ModelRegistered]) -> BentoBuilt:
 def wired() -> tuple[KafkaBroker, dict[str, list[Any]]]:
     broker = create_broker(KafkaSettings(), service="packager")
     spec = StageSpec("packager", ModelRegistered, BentoBuilt, fake_packager)
-    broker.include_router(stage_router(spec, broker_ref=lambda: broker))
+    trust = Trust.insecure("packager")  # signatures: tests/unit/test_stage_apps.py
+    broker.include_router(stage_router(spec, broker_ref=lambda: broker, trust=trust))
     seen: dict[str, list[Any]] = {"built": [], "failed": [], "dlq": []}
 
     @broker.subscriber(topics.BENTO_BUILT)

@@ -84,7 +84,9 @@ def register(
     from bentomesh_contracts.envelope import new_chain
     from bentomesh_contracts.publish import send_event, signed
 
-    event = signed(new_chain(registration.event_data(runtime), source="bentomesh/cli"))
+    event = signed(
+        new_chain(registration.event_data(runtime), source="bentomesh/cli"), producer="cli"
+    )
     settings = KafkaSettings()
     subject = f"{registration.name}:{registration.version}"
     if not wait:
@@ -116,11 +118,12 @@ def deploy(
     from bentomesh_contracts.envelope import new_chain
     from bentomesh_contracts.publish import signed
     from services.mesh.client import ClientSettings, MeshClient
-    from services.mesh.local import LocalMesh
+    from services.mesh.local import LocalMesh, ensure_keys
     from services.packager.tasks import sample_request
 
     data = registration.event_data(runtime)
-    event = signed(new_chain(data, source="bentomesh/cli"))
+    ensure_keys()
+    event = signed(new_chain(data, source="bentomesh/cli"), producer="cli")
     client = MeshClient()
     running = client.deployer_running()
     stop_on_sigterm()
