@@ -138,6 +138,11 @@ class DeployFailed(StageError):
     """The new version never became ready; the previous version keeps serving."""
 
 
+class NotBuiltHere(StageError):
+    """What an event asks to run or package is not in the mesh's own store: a bento tag that
+    the packager did not build here, or an image the builder did not build (or not pinned)."""
+
+
 class Superseded(StageError):
     """A newer registration of the model is already serving; an older one never replaces it."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bentomesh_contracts.events import ImageReady
 from services.deployer.runtimes import Started
 from services.deployer.state import Deployment
 
@@ -13,6 +14,9 @@ class MemoryRuntime:
         self.fail_start = fail_start
         self.running: set[str] = set()
         self.count = 0
+
+    def pinned(self, image: ImageReady) -> str:
+        return image.bento_tag
 
     def start(self, deployment: Deployment) -> Started:
         if self.fail_start:

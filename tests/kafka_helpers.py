@@ -11,9 +11,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bentomesh_contracts import decode, topics
 from bentomesh_contracts.envelope import CloudEvent
-from bentomesh_contracts.events import EventData
+from bentomesh_contracts.events import EventData, StageFailed
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.keys import SigningSettings
+from bentomesh_contracts.publish import send_event
+from bentomesh_contracts.signing import MAY_EMIT
 
 DataT = TypeVar("DataT", bound=EventData)
 
@@ -101,3 +103,17 @@ def run(coro: Any) -> Any:
 def signed_as(producer: str, event: CloudEvent[DataT]) -> CloudEvent[DataT]:
     """``event`` signed with the session's key of ``producer`` (what that service would emit)."""
     return SigningSettings().keys.signer(producer).sign(event)
+
+
+def producer_for(event: CloudEvent[Any]) -> str:
+    """The producer that legitimately emits ``event``."""
+    if isinstance(event.data, StageFailed):
+        return event.data.stage
+    return next(p for p, types in MAY_EMIT.items() if event.type in types)
+
+
+async def send_signed(event: CloudEvent[Any], settings: KafkaSettings) -> None:
+    """Send ``event`` as its legitimate producer would: signed with that producer's key."""
+    if event.signature is None:
+        event = signed_as(producer_for(event), event)
+    await send_event(event, settings)

@@ -17,6 +17,7 @@ from typing import Any
 from bentomesh_contracts.events import BentoBuilt, ImageReady
 from services.builder.settings import BuilderSettings
 from services.errors import EngineUnavailable, ImageBuildFailed
+from services.runtime.bento_store import stored_bento
 
 SERVICE_PORT = 3000
 SERVICE_UID = 1034
@@ -117,7 +118,8 @@ def build_image(built: BentoBuilt, settings: BuilderSettings) -> ImageReady:
     """The builder's step: image ``<prefix>/<model>:<version>`` of the bento."""
     ref = image_ref(settings, built)
     started = time.perf_counter()
-    image = containerize(built.bento_tag, Path(built.bento_path), ref, settings)
+    # The bento is taken by tag from the packager's store, never from a path the event names.
+    image = containerize(built.bento_tag, stored_bento(built.bento_tag), ref, settings)
     return ImageReady(
         model_name=built.model_name,
         model_version=built.model_version,

@@ -11,6 +11,7 @@ from bentomesh_contracts.events import BentoBuilt, ImageReady
 from services.builder.backend import choose_backend, docker_available
 from services.builder.settings import BuilderSettings
 from services.errors import EngineUnavailable
+from services.runtime.bento_store import stored_bento
 from services.runtime.engine import engine_unreachable
 from services.runtime.stage import StageSpec
 
@@ -53,6 +54,7 @@ def builder_stage(
             "%s: backend %s (engine %s)", event.subject, backend, "up" if engine else "unreachable"
         )
         if backend == "process":
+            await asyncio.to_thread(stored_bento, built.bento_tag)  # the packager's, by tag
             return process_image(built)
         run_build = build or _docker_build
         try:

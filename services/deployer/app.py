@@ -59,7 +59,7 @@ def create_app(
     """The deployer service; ``deployer`` (its store and runtimes) is the seam for tests."""
     settings = settings or DeployerSettings()
     deployer = deployer or create_deployer(settings)
-    spec = deployer_stage(deployer)
+    spec = deployer_stage(deployer, settings)
     gateway = Gateway(deployer.store)
     supervision: list[asyncio.Task[None]] = []
 

@@ -6,10 +6,11 @@ import contextlib
 import time
 from typing import Any
 
+from bentomesh_contracts.events import ImageReady
 from services.deployer.runtimes import Started, http_ready, owner_id
 from services.deployer.settings import DeployerSettings
 from services.deployer.state import Deployment
-from services.errors import NotReadyError
+from services.errors import NotBuiltHere, NotReadyError
 from services.runtime.ports import free_port
 
 SERVICE_PORT = 3000
@@ -29,6 +30,7 @@ class DockerRuntime:
         )
         self.client.ping()
         self.host = settings.public_host
+        self.image_prefix = settings.image_prefix.strip("/")
         self.network = settings.docker_network
         self.owner = owner_id(settings.db_path())
 
@@ -42,13 +44,37 @@ class DockerRuntime:
             f"http://{self.host}:{port}",
         )
 
+    def pinned(self, image: ImageReady) -> str:
+        """The id of the image the builder built for ``image``: on this engine already (never
+        pulled), tagged under the image prefix and labelled with the bento it was built from."""
+        import docker.errors
+
+        digest = image.image_digest or ""
+        if not digest.startswith("sha256:"):
+            raise NotBuiltHere(
+                f"{image.model_name}:{image.model_version} names no image id; only images the "
+                "builder built and pinned are run"
+            )
+        try:
+            found = self.client.images.get(digest)
+        except docker.errors.ImageNotFound:
+            raise NotBuiltHere(
+                f"image {digest} is not on this engine; images are never pulled"
+            ) from None
+        wanted = f"{self.image_prefix}/{image.model_name}"
+        repositories = {tag.rsplit(":", 1)[0] for tag in found.tags}
+        if not any(r == wanted or r.endswith(f"/{wanted}") for r in repositories):
+            raise NotBuiltHere(f"image {digest} is not tagged {wanted}; not built by the builder")
+        if (found.labels or {}).get("bentomesh.bento") != image.bento_tag:
+            raise NotBuiltHere(f"image {digest} was not built from bento {image.bento_tag}")
+        return str(found.id)
+
     def start(self, deployment: Deployment) -> Started:
         name = f"bentomesh-{deployment.id}"
         self._remove_exited(name)
         placement, endpoint = self._placement(name)
-        container = self.client.containers.run(
+        container = self.client.containers.create(  # create, unlike run, never pulls
             deployment.ref,
-            detach=True,
             name=name,
             **placement,
             labels={
@@ -69,6 +95,7 @@ class DockerRuntime:
             restart_policy={"Name": "on-failure", "MaximumRetryCount": 5},
             environment={"OMP_NUM_THREADS": "1"},
         )
+        container.start()
         return Started(endpoint=endpoint, handle=str(container.id))
 
     def _remove_exited(self, name: str) -> None:

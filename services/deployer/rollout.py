@@ -136,7 +136,7 @@ class Deployer:
             )
 
         runtime = self.runtime(image.backend)
-        ref = image.image_ref if image.backend == "docker" and image.image_ref else image.bento_tag
+        ref = runtime.pinned(image)  # only what the mesh built: never a path, a pull, an import
         now = time.time()
         deployment = Deployment(
             id=f"{image.model_name}-{image.model_version}-{uuid.uuid4().hex[:8]}",

@@ -17,9 +17,11 @@ from urllib.parse import urlparse
 
 import httpx
 
+from bentomesh_contracts.events import ImageReady
 from services.deployer.state import Deployment
 from services.errors import NotReadyError
 from services.runtime.bento_server import LocalBentoServer
+from services.runtime.bento_store import stored_bento
 from services.runtime.ports import free_port
 
 OWNER_ENV = "BENTOMESH_DEPLOYER_OWNER"
@@ -41,6 +43,11 @@ class Started:
 
 class Runtime(Protocol):
     name: str
+
+    def pinned(self, image: ImageReady) -> str:
+        """The reference this runtime will run for ``image``: only what the mesh built, pinned
+        (a bento tag of the local store, an image id the builder recorded); else NotBuiltHere."""
+        ...
 
     def start(self, deployment: Deployment) -> Started: ...
 
@@ -116,7 +123,12 @@ class ProcessRuntime:
     def _log_path(self, deployment_id: str) -> Path:
         return self.log_dir / f"{deployment_id}.log"
 
+    def pinned(self, image: ImageReady) -> str:
+        stored_bento(image.bento_tag)
+        return image.bento_tag
+
     def start(self, deployment: Deployment) -> Started:
+        stored_bento(deployment.ref)  # checked again: a restart may come long after
         self.log_dir.mkdir(parents=True, exist_ok=True)
         # a restart keeps the deployment's port, so its endpoint (and whoever watches it) holds
         port = urlparse(deployment.endpoint).port if deployment.endpoint else None

@@ -30,5 +30,15 @@ class DeployerSettings(BaseSettings):
         "each on a free port of public_host.",
     )
 
+    image_prefix: str = Field(
+        default="bentomesh",
+        description="Only images the builder tagged <prefix>/<model> (and labelled with their "
+        "bento) are run, by the id it recorded; never pulled.",
+    )
+    max_cpus: float = Field(default=4.0, gt=0, description="Largest CPU limit an event may ask.")
+    max_memory_mb: int = Field(
+        default=8192, ge=128, description="Largest memory limit (MiB) an event may ask."
+    )
+
     def db_path(self) -> Path:
         return self.state_path or self.home / "deployer.db"

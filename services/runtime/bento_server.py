@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +15,18 @@ import httpx
 
 from services.errors import NotReadyError
 from services.runtime.ports import free_port
+
+SECRET_VARIABLES = re.compile(
+    r"^BENTOMESH_(KEYS_DIR|API_TOKEN|KAFKA_SASL_.*|KAFKA_SSL_.*|MONITOR_WEBHOOK_.*)$|"
+    r"(PASSWORD|SECRET|TOKEN|PRIVATE_KEY)",
+    re.IGNORECASE,
+)
+
+
+def model_environment() -> dict[str, str]:
+    """This process's environment without the mesh's secrets (where keys are, tokens, Kafka
+    credentials): a model is code from a pickle and gets none of them."""
+    return {k: v for k, v in os.environ.items() if not SECRET_VARIABLES.search(k)}
 
 
 class LocalBentoServer:
@@ -56,7 +69,7 @@ class LocalBentoServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             env={
-                **os.environ,
+                **model_environment(),
                 "OMP_NUM_THREADS": "1",
                 "BENTOML_DO_NOT_TRACK": "True",
                 **self.env,

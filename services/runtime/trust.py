@@ -1,28 +1,34 @@
 """One service's part in the mesh's trust: the key it signs with and the keys it verifies with.
 
 Loaded once per service at start. Without keys the service refuses to start (secure by default);
-``BENTOMESH_INSECURE_UNSIGNED=true`` is the explicit, loudly logged opt-out.
+``BENTOMESH_INSECURE_UNSIGNED=true`` is the explicit, loudly logged opt-out. A key id it does not
+know makes it read the trusted keys again (at most once a second), so a rotated key is taken up
+without a restart.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from bentomesh_contracts.envelope import CloudEvent
 from bentomesh_contracts.events import EventData
-from bentomesh_contracts.keys import SigningSettings, warn_insecure
+from bentomesh_contracts.keys import KeyStore, SigningSettings, warn_insecure
 from bentomesh_contracts.signing import SignatureError, Signer, Verifier
 from services.errors import Unauthorized
 
 DataT = TypeVar("DataT", bound=EventData)
+_RELOAD_EVERY_S = 1.0
 
 
-@dataclass(frozen=True)
+@dataclass
 class Trust:
     producer: str
     signer: Signer | None
     verifier: Verifier | None
+    keys: KeyStore | None = None
+    _loaded_at: float = field(default_factory=time.monotonic)
 
     @classmethod
     def load(cls, producer: str, settings: SigningSettings | None = None) -> Trust:
@@ -32,11 +38,11 @@ class Trust:
             warn_insecure(producer)
             return cls(producer, None, None)
         keys = settings.keys
-        return cls(producer, keys.signer(producer), keys.verifier(settings))
+        return cls(producer, keys.signer(producer), keys.verifier(settings), keys)
 
     @classmethod
     def insecure(cls, producer: str) -> Trust:
-        """Neither signs nor verifies: for unit tests of other concerns."""
+        """Neither signs nor verifies: for documentation and unit tests of other concerns."""
         return cls(producer, None, None)
 
     def history_reader(self) -> Trust:
@@ -57,7 +63,23 @@ class Trust:
         try:
             self.verifier.verify(raw)
         except SignatureError as exc:
+            if "does not trust" in str(exc) and self._reload():
+                self.check(raw)
+                return
             raise Unauthorized(f"refused: {exc}") from None
+
+    def _reload(self) -> bool:
+        """Read the trusted keys again; False when nothing new can be learnt yet."""
+        if self.keys is None or self.verifier is None:
+            return False
+        if time.monotonic() - self._loaded_at < _RELOAD_EVERY_S:
+            return False
+        self._loaded_at = time.monotonic()
+        trusted = self.keys.trusted()
+        if trusted.keys() == self.verifier.trusted.keys():
+            return False
+        self.verifier = replace(self.verifier, trusted=trusted)
+        return True
 
     def accepts(self, raw: bytes) -> bool:
         try:

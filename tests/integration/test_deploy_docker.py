@@ -19,13 +19,12 @@ import pytest
 
 from bentomesh_contracts import new_chain, topics
 from bentomesh_contracts.kafka import KafkaSettings
-from bentomesh_contracts.publish import send_event
 from services.builder.backend import docker_available
 from services.mesh.local import LocalMesh, ServiceProcess
 from services.registry import SERVICES
 from services.runtime.settings import RuntimeSettings
 from tests.integration.conftest import register_case
-from tests.kafka_helpers import Collector, wait_deployed
+from tests.kafka_helpers import Collector, send_signed, wait_deployed
 from tests.models import FEATURES, ModelCase
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
@@ -77,7 +76,7 @@ def deployer_of(mesh: LocalMesh) -> ServiceProcess:
 async def register_and_wait(kafka: KafkaSettings, case: ModelCase, version: str) -> tuple[Any, Any]:
     event = new_chain(register_case(case, version=version), source="test")  # type: ignore[arg-type]
     async with Collector(kafka) as collector:
-        await send_event(event, kafka)
+        await send_signed(event, kafka)
         deployed = await wait_deployed(collector, event.chainid, timeout=540)
         image = await collector.wait_for(
             lambda e: e.chainid == event.chainid, topic=topics.IMAGE_READY, timeout=10
@@ -169,7 +168,7 @@ async def test_redelivered_image_ready_starts_no_second_container(
             lambda e: e.data.model_name == MODEL and e.data.model_version == "d2",
             topic=topics.IMAGE_READY,
         )
-        await send_event(image, kafka)
+        await send_signed(image, kafka)
         deadline = time.monotonic() + 60
         while len([e for e in collector.events(topics.DEPLOYED) if e.causationid == image.id]) < 2:
             assert time.monotonic() < deadline

@@ -25,12 +25,11 @@ import pytest
 
 from bentomesh_contracts import ImageReady, follow_up, new_chain, topics
 from bentomesh_contracts.kafka import KafkaSettings
-from bentomesh_contracts.publish import send_event
 from services.mesh.local import LocalMesh, ServiceProcess
 from services.registry import SERVICES
 from services.runtime.settings import RuntimeSettings
 from tests.integration.conftest import register_case
-from tests.kafka_helpers import Collector
+from tests.kafka_helpers import Collector, send_signed
 from tests.models import FEATURES, ModelCase
 
 pytestmark = pytest.mark.integration
@@ -71,7 +70,7 @@ def rows(x: np.ndarray[Any, Any]) -> list[dict[str, float]]:
 async def register_and_wait(kafka: KafkaSettings, case: ModelCase, version: str) -> Any:
     event = new_chain(register_case(case, version=version), source="test")  # type: ignore[arg-type]
     async with Collector(kafka) as collector:
-        await send_event(event, kafka)
+        await send_signed(event, kafka)
         return await collector.wait_for(
             lambda e: e.chainid == event.chainid, topic=topics.DEPLOYED, timeout=240
         )
@@ -177,7 +176,7 @@ async def test_version_that_fails_to_load_leaves_old_serving(
         source="test",
     )
     async with Collector(kafka) as collector:
-        await send_event(image, kafka)
+        await send_signed(image, kafka)
         failed = await collector.wait_for(
             lambda e: e.causationid == image.id, topic=topics.STAGE_FAILED, timeout=180
         )
@@ -206,7 +205,7 @@ async def test_redelivered_image_ready_starts_no_second_process(
             images = collector.events(topics.IMAGE_READY)
         image = next(e for e in images if e.data.model_version == "p2")
         before = len(collector.events(topics.DEPLOYED))
-        await send_event(image, kafka)  # the same event, delivered again
+        await send_signed(image, kafka)  # the same event, delivered again
         deadline = time.monotonic() + 60
         while len(collector.events(topics.DEPLOYED)) <= before:
             assert time.monotonic() < deadline
@@ -227,10 +226,10 @@ async def test_late_image_of_an_older_registration_never_replaces_the_newer_vers
         while not any(e.data.model_version == "p1" for e in collector.events(topics.IMAGE_READY)):
             await collector.poll()
         old = next(e for e in collector.events(topics.IMAGE_READY) if e.data.model_version == "p1")
-        late = old.model_copy(update={"id": str(uuid.uuid4())})
+        late = old.model_copy(update={"id": str(uuid.uuid4()), "signature": None})  # re-signed
         assert late.chaintime is not None
         assert late.chaintime < datetime.now(UTC)
-        await send_event(late, kafka)
+        await send_signed(late, kafka)
         failed = await collector.wait_for(
             lambda e: e.causationid == late.id, topic=topics.STAGE_FAILED, timeout=60
         )

@@ -8,10 +8,9 @@ import pytest
 
 from bentomesh_contracts import topics
 from bentomesh_contracts.kafka import KafkaSettings
-from bentomesh_contracts.publish import send_event
 from services.mesh.local import LocalMesh
 from tests.integration.conftest import deployed_event
-from tests.kafka_helpers import Collector
+from tests.kafka_helpers import Collector, send_signed
 from tests.model_server import ModelServer
 
 pytestmark = pytest.mark.integration
@@ -23,7 +22,7 @@ async def test_outage_fires_critical_alert_then_resolves(
     server = ModelServer().start()
     event = deployed_event(server, "watched", "1")
     async with Collector(kafka) as collector:
-        await send_event(event, kafka)
+        await send_signed(event, kafka)
         await asyncio.sleep(3)  # a few healthy checks first
         server.stop()
         fired = await collector.wait_for(
@@ -72,9 +71,9 @@ async def test_replaced_version_is_no_longer_watched(
     old = deployed_event(old_server, "replaced", "1")
     new = deployed_event(new_server, "replaced", "2", replaced=old.data.deployment_id)
     async with Collector(kafka) as collector:
-        await send_event(old, kafka)
+        await send_signed(old, kafka)
         await asyncio.sleep(2)
-        await send_event(new, kafka)
+        await send_signed(new, kafka)
         await asyncio.sleep(2)
         old_server.stop()  # the replaced version goes away, as the deployer stops it
         await asyncio.sleep(4)
@@ -105,7 +104,7 @@ async def test_a_restart_neither_fires_a_standing_alert_again_nor_forgets_to_res
     event = deployed_event(server, "watched-across-restarts", "1")
     deployment = event.data.deployment_id
     async with Collector(kafka) as collector:
-        await send_event(event, kafka)
+        await send_signed(event, kafka)
         await asyncio.sleep(2)
         server.stop()
         await collector.wait_for(

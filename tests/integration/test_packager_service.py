@@ -11,13 +11,12 @@ import pytest
 
 from bentomesh_contracts import encode, new_chain, topics
 from bentomesh_contracts.kafka import KafkaSettings
-from bentomesh_contracts.publish import send_event
 from services.mesh.local import LocalMesh
 from services.registry import SERVICES
 from services.runtime.dead_letter import dlq_headers
 from services.runtime.settings import RuntimeSettings
 from tests.integration.conftest import register_case
-from tests.kafka_helpers import Collector, produce_raw
+from tests.kafka_helpers import Collector, produce_raw, send_signed
 from tests.models import ModelCase
 
 pytestmark = pytest.mark.integration
@@ -44,14 +43,14 @@ async def test_registered_model_comes_out_as_built_bento_and_redelivery_builds_n
         source="test",
     )
     async with Collector(kafka) as collector:
-        await send_event(event, kafka)
+        await send_signed(event, kafka)
         built = await collector.wait_for(
             lambda e: e.causationid == event.id, topic=topics.BENTO_BUILT
         )
         assert built.data.bento_tag == "sklearn-classifier:svc1"
         assert built.chainid == event.chainid
         # the same event delivered again: same follow-up id, the bento is reused, not rebuilt
-        await send_event(event, kafka)
+        await send_signed(event, kafka)
         await asyncio.sleep(0)
         deadline = asyncio.get_running_loop().time() + 60
         while (
@@ -139,7 +138,7 @@ async def test_every_bad_input_yields_one_stage_failed_naming_the_cause(
     events = [(error, new_chain(data, source="test")) for error, data in cases]  # type: ignore[arg-type]
     async with Collector(kafka) as collector:
         for _, event in events:
-            await send_event(event, kafka)
+            await send_signed(event, kafka)
         for error, event in events:
             failed = await collector.wait_for(
                 lambda e, ev=event: e.causationid == ev.id, topic=topics.STAGE_FAILED, timeout=60
@@ -166,7 +165,7 @@ async def test_malformed_message_is_dead_lettered_and_the_next_one_is_processed(
         await produce_raw(kafka, topics.MODEL_REGISTERED, b'{"specversion": "1.0", "oops', b"k1")
         broken = encode(good).replace(b'"task":"classification"', b'"task":"clustering"')
         await produce_raw(kafka, topics.MODEL_REGISTERED, broken, b"k2")
-        await send_event(good, kafka)
+        await send_signed(good, kafka)
         built = await collector.wait_for(
             lambda e: e.causationid == good.id, topic=topics.BENTO_BUILT
         )

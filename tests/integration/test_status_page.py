@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from bentomesh_contracts.kafka import KafkaSettings
-from bentomesh_contracts.publish import send_event
 from services.mesh.local import LocalMesh
 from tests.conftest import require
 from tests.integration.conftest import registered_and_deployed
+from tests.kafka_helpers import send_signed
 from tests.model_server import ModelServer
 
 pytestmark = pytest.mark.integration
@@ -63,8 +63,8 @@ async def test_page_shows_the_deployment_its_chain_and_its_alert_live(
 
     server = ModelServer().start()
     registered, deployed = registered_and_deployed(server, "page-model", "7")
-    await send_event(registered, kafka)  # as a training job sends it
-    await send_event(deployed, kafka)
+    await send_signed(registered, kafka)  # as a training job sends it
+    await send_signed(deployed, kafka)
     url = next(p.url for p in monitor.processes if p.info.name == "monitor")
     assert httpx.get(f"{url}/ui").headers["content-type"].startswith("text/html")
 

@@ -28,13 +28,13 @@ from sklearn.linear_model import LogisticRegression
 from bentomesh_contracts import new_chain, topics
 from bentomesh_contracts.envelope import CloudEvent
 from bentomesh_contracts.kafka import KafkaSettings
-from bentomesh_contracts.publish import build_model_registered, send_event
+from bentomesh_contracts.publish import build_model_registered
 from services.mesh.local import LocalMesh
 from services.registry import SERVICES
 from services.runtime.embedded_broker import EmbeddedBroker
 from services.runtime.settings import RuntimeSettings
 from tests.integration.faults.report import FaultRow
-from tests.kafka_helpers import Collector
+from tests.kafka_helpers import Collector, send_signed
 
 pytestmark = [pytest.mark.soak, pytest.mark.faults, pytest.mark.integration]
 
@@ -122,7 +122,7 @@ def test_burst_of_200_registrations_is_bounded_and_keeps_per_model_order(
             watcher.start()
             started = time.monotonic()
             for event in chains:
-                await send_event(event, kafka)
+                await send_signed(event, kafka)
             halfway = 0.0
             deadline = started + 2000
             while True:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
@@ -104,7 +105,12 @@ async def test_packager_app_publishes_bento_built_from_its_package_seam() -> Non
     assert (failed.data.stage, failed.data.error_type) == ("packager", "DigestMismatch")
 
 
-async def test_builder_app_hands_over_the_bento_when_no_engine_answers() -> None:
+async def test_builder_app_hands_over_the_bento_when_no_engine_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BENTOML_HOME", str(tmp_path))
+    (tmp_path / "bentos" / "churn" / "1").mkdir(parents=True)
+    (tmp_path / "bentos" / "churn" / "1" / "bento.yaml").write_text("service: x\n")
     builds: list[str] = []
 
     def build(built: BentoBuilt, settings: BuilderSettings) -> ImageReady:
@@ -113,11 +119,17 @@ async def test_builder_app_hands_over_the_bento_when_no_engine_answers() -> None
 
     app = create_builder(BuilderSettings(), engine_up=lambda _host: False, build=build)
     assert app.broker is not None
-    seen = collect(app.broker, topics.IMAGE_READY)
+    seen = collect(app.broker, topics.IMAGE_READY, topics.STAGE_FAILED)
     built = follow_up(registration(), built_from(registration()), source="bentomesh/packager")
     cause = signed_as("packager", built)
+    elsewhere = built.model_copy(
+        update={"data": built.data.model_copy(update={"bento_tag": "x:9"})}
+    )
     async with TestKafkaBroker(app.broker) as broker:
         await broker.publish(encode(cause), topics.BENTO_BUILT)
+        await broker.publish(encode(signed_as("packager", elsewhere)), topics.BENTO_BUILT)
+    [refused] = seen[topics.STAGE_FAILED]
+    assert refused.data.error_type == "NotBuiltHere"
     [ready] = seen[topics.IMAGE_READY]
     assert (ready.data.backend, ready.data.bento_tag) == ("process", "churn:1")
     assert ready.causationid == cause.id

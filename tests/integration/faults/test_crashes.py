@@ -29,7 +29,7 @@ from sklearn.linear_model import LogisticRegression
 from bentomesh_contracts import new_chain, topics
 from bentomesh_contracts.envelope import CloudEvent
 from bentomesh_contracts.kafka import KafkaSettings
-from bentomesh_contracts.publish import build_model_registered, send_event
+from bentomesh_contracts.publish import build_model_registered
 from services.deployer.runtimes import OWNER_ENV, owner_id
 from services.mesh.local import LocalMesh
 from services.registry import SERVICES
@@ -37,7 +37,7 @@ from services.runtime.embedded_broker import EmbeddedBroker
 from services.runtime.settings import RuntimeSettings
 from services.runtime.topics import ensure_topics
 from tests.integration.faults.report import FaultRow
-from tests.kafka_helpers import Collector
+from tests.kafka_helpers import Collector, send_signed
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -204,7 +204,7 @@ def test_kill_minus_nine_of_every_service_loses_and_duplicates_nothing(
     async def run() -> Outcome:
         async with Collector(chaos.kafka) as collector:
             for event in chains:
-                await send_event(event, chaos.kafka)
+                await send_signed(event, chaos.kafka)
             monkey = threading.Thread(target=chaos_monkey, daemon=True)
             monkey.start()
             await wait_all_final(collector, chains, limit=2000)
@@ -245,7 +245,7 @@ def test_broker_stall_of_ten_seconds_is_ridden_out_without_restarts(
     async def run() -> tuple[Outcome, float]:
         async with Collector(chaos.kafka) as collector:
             for event in chains:
-                await send_event(event, chaos.kafka)
+                await send_signed(event, chaos.kafka)
             # Stall mid-stream: after the first stage has answered once.
             await collector.wait_for(
                 lambda e: e.chainid in {c.chainid for c in chains},
@@ -302,7 +302,7 @@ def test_model_server_that_crashes_is_restarted_once_and_alerted(
 
     async def run() -> tuple[list[Any], float]:
         async with Collector(chaos.kafka) as collector:
-            await send_event(registered, chaos.kafka)
+            await send_signed(registered, chaos.kafka)
             deployed = await collector.wait_for(
                 lambda e: e.chainid == registered.chainid, topic=topics.DEPLOYED, timeout=300
             )

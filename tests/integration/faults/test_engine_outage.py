@@ -17,7 +17,6 @@ import pytest
 from bentomesh_contracts import DeploymentPrefs, ImageReady, new_chain, topics
 from bentomesh_contracts.envelope import CloudEvent
 from bentomesh_contracts.kafka import KafkaSettings
-from bentomesh_contracts.publish import send_event
 from services.builder.backend import docker_available
 from services.mesh.local import LocalMesh
 from services.packager.pipeline import PackagedBento
@@ -28,7 +27,7 @@ from services.runtime.topics import ensure_topics
 from tests.conftest import require
 from tests.integration.faults.engine_proxy import EngineProxy
 from tests.integration.faults.report import FaultRow
-from tests.kafka_helpers import Collector
+from tests.kafka_helpers import Collector, send_signed
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.docker]
 
@@ -89,7 +88,7 @@ async def sent_while_engine_away(rig: Rig, event: CloudEvent[Any]) -> tuple[Any,
     rig.proxy.cut()
     try:
         async with Collector(rig.kafka) as collector:
-            await send_event(event, rig.kafka)
+            await send_signed(event, rig.kafka)
             failed = await collector.wait_for(
                 lambda e: e.causationid == event.id, topic=topics.STAGE_FAILED, timeout=120
             )
