@@ -21,11 +21,13 @@ os.environ["BENTOML_DO_NOT_TRACK"] = "True"
 
 from bentomesh_contracts.kafka import KafkaSettings  # noqa: E402
 from bentomesh_contracts.keys import SigningSettings  # noqa: E402
+from services.runtime.control import ControlSettings  # noqa: E402
 from services.runtime.embedded_broker import EmbeddedBroker  # noqa: E402
 from services.runtime.topics import ensure_topics  # noqa: E402
 
 # Every producer's signing key, as `bentomesh up` makes them on first start: the mesh runs signed.
 SigningSettings().keys.ensure()
+ControlSettings().ensure_token()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

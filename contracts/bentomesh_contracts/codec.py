@@ -7,6 +7,7 @@ name, so all events about one model stay in order on one partition.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar, cast
 
 from pydantic import ValidationError
@@ -55,7 +56,30 @@ def _load_json(raw: bytes | str) -> dict[str, Any]:
         raise EventDecodeError(f"not JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise EventDecodeError(f"not a JSON object but {type(body).__name__}")
+    _refuse_control_characters(body, "")
     return cast(dict[str, Any], body)
+
+
+# C0 controls but tab and newline, DEL and C1: terminal escape sequences, NUL, carriage returns
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _refuse_control_characters(value: Any, path: str) -> None:
+    """No string anywhere in an event (keys included) carries a control character."""
+    if isinstance(value, str):
+        found = CONTROL.search(value)
+        if found is not None:
+            raise EventDecodeError(
+                f"'{path or '.'}': control character {found[0]!r} refused", field=path or None
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            _refuse_control_characters(key, where)
+            _refuse_control_characters(item, where)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _refuse_control_characters(item, f"{path}.{i}")
 
 
 def decode_as(raw: bytes | str, data_type: type[DataT]) -> CloudEvent[DataT]:

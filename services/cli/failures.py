@@ -67,6 +67,11 @@ def explain(exc: BaseException) -> tuple[ExitCode, str] | None:
     import httpx
     from aiokafka.errors import KafkaConnectionError, KafkaError
 
+    from bentomesh_contracts.errors import ContractError
+    from services.errors import MeshError
+
+    if isinstance(exc, ContractError | MeshError):
+        return ExitCode.FAILED, str(exc)  # said in a sentence already (keys, tokens, events)
     if isinstance(exc, ValidationError):
         message = _setting_error(exc)
         return (ExitCode.USAGE, message) if message else None

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.commands import deployments, docs, events, images, mesh, models
+from services.cli.commands import deployments, docs, events, images, keys, mesh, models
 from services.cli.console import ExitCode, err
 from services.cli.failures import explain, quiet_kafka_log
 
@@ -28,6 +28,7 @@ for group in (mesh.app, models.app, deployments.app, images.app, docs.app):
 app.add_typer(events.events_app, name="events")
 app.add_typer(events.dlq_app, name="dlq")
 app.add_typer(docs.contracts_app, name="contracts")
+app.add_typer(keys.keys_app, name="keys")
 
 
 def _version(show: bool) -> None:

@@ -19,6 +19,7 @@ from services.deployer.service import deployer_stage
 from services.deployer.settings import DeployerSettings
 from services.deployer.state import DeploymentStore
 from services.runtime.app import PrefixDispatch, create_stage_app
+from services.runtime.control import guarded
 from services.runtime.stage import publish_event
 from services.runtime.trust import Trust
 
@@ -60,7 +61,7 @@ def create_app(
     settings = settings or DeployerSettings()
     deployer = deployer or create_deployer(settings)
     spec = deployer_stage(deployer, settings)
-    gateway = Gateway(deployer.store)
+    gateway = Gateway(deployer.store, max_body_bytes=settings.max_body_bytes)
     supervision: list[asyncio.Task[None]] = []
 
     async def supervise_forever() -> None:
@@ -93,7 +94,7 @@ def create_app(
         event = new_chain(data, source="bentomesh/deployer", chainid=chain_id)
         await publish_event(app.broker, event, trust)  # type: ignore[arg-type]
 
-    api = deployments_api(deployer, announce)
+    api = guarded(deployments_api(deployer, announce))  # token, Host and Origin checks
     return PrefixDispatch(app, {"/models": gateway, "/deployments": api})
 
 

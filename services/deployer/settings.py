@@ -40,5 +40,9 @@ class DeployerSettings(BaseSettings):
         default=8192, ge=128, description="Largest memory limit (MiB) an event may ask."
     )
 
+    max_body_bytes: int = Field(
+        default=10 << 20, ge=1024, description="Largest request body the gateway forwards (413)."
+    )
+
     def db_path(self) -> Path:
         return self.state_path or self.home / "deployer.db"

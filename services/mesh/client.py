@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.errors import MeshApiError
 from services.registry import DEFAULT_PORTS
+from services.runtime.control import ControlSettings
 
 
 class ClientSettings(BaseSettings):
@@ -52,6 +53,8 @@ class MeshClient:
         self.deployer_url = self.settings.deployer_url.rstrip("/")
         self.monitor_url = self.settings.monitor_url.rstrip("/")
         self.timeout = timeout
+        token = ControlSettings().token()
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def deployer_running(self) -> bool:
         try:
@@ -63,7 +66,10 @@ class MeshClient:
     def deployments(self, model: str | None = None) -> list[DeploymentView]:
         params = {"model": model} if model else None
         response = httpx.get(
-            f"{self.deployer_url}/deployments", params=params, timeout=self.timeout
+            f"{self.deployer_url}/deployments",
+            params=params,
+            headers=self.headers,
+            timeout=self.timeout,
         )
         return [DeploymentView.model_validate(row) for row in _ok(response)]
 
@@ -73,17 +79,22 @@ class MeshClient:
     def rollback(self, model: str, to_version: str | None = None) -> DeploymentView:
         params = {"to_version": to_version} if to_version else None
         response = httpx.post(
-            f"{self.deployer_url}/deployments/{model}/rollback", params=params, timeout=300
+            f"{self.deployer_url}/deployments/{model}/rollback",
+            params=params,
+            headers=self.headers,
+            timeout=300,
         )
         return DeploymentView.model_validate(_ok(response))
 
     def undeploy(self, model: str) -> DeploymentView:
-        response = httpx.delete(f"{self.deployer_url}/deployments/{model}", timeout=120)
+        response = httpx.delete(
+            f"{self.deployer_url}/deployments/{model}", headers=self.headers, timeout=120
+        )
         return DeploymentView.model_validate(_ok(response))
 
     def status(self) -> dict[str, Any]:
         """The monitor's ``/api/status``: deployments, health, alerts and chains."""
-        response = httpx.get(f"{self.monitor_url}/api/status", timeout=5)
+        response = httpx.get(f"{self.monitor_url}/api/status", headers=self.headers, timeout=5)
         body: dict[str, Any] = _ok(response)
         return body
 

@@ -18,6 +18,7 @@ from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.keys import KeyStore, SigningSettings, warn_insecure
 from services.errors import BrokerUnavailableError, MeshError
 from services.registry import SERVICES, ServiceInfo
+from services.runtime.control import ControlSettings
 from services.runtime.embedded_broker import EmbeddedBroker
 from services.runtime.ports import free_port, port_open
 from services.runtime.settings import RuntimeSettings
@@ -111,10 +112,12 @@ class LocalMesh:
         created = asyncio.run(ensure_topics(self.kafka, partitions=self.runtime.partitions))
         progress(f"topics: {len(created)} created")
         keys = ensure_keys(progress)
+        token = ControlSettings().ensure_token()
         self._env = {
             **os.environ,
             **self.kafka.as_env(),
             **({"BENTOMESH_KEYS_DIR": str(keys.root)} if keys is not None else {}),
+            "BENTOMESH_API_TOKEN": token,
             "BENTOMESH_HOME": str(self.runtime.home),
             "PYTHONUNBUFFERED": "1",
             "BENTOMESH_STOP_DEPLOYMENTS_ON_EXIT": "true",

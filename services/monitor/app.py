@@ -24,6 +24,7 @@ from services.monitor.settings import MonitorSettings
 from services.monitor.sinks import log_handler, webhook_handler
 from services.monitor.snapshot import status_snapshot
 from services.runtime.app import create_service_app
+from services.runtime.control import guarded
 from services.runtime.metrics import StageMetrics
 from services.runtime.trust import Trust
 from services.status.chains import ChainBook
@@ -69,13 +70,16 @@ def create_app(
             )
         return monitor_router(watch, trust, broker_ref, chains)
 
+    def status() -> dict[str, Any]:
+        return status_snapshot(monitor, watch, chains, history)
+
     app = create_service_app(
         "monitor",
         routers,
         kafka=kafka,
         routes=[
             ("/ui", page_app()),
-            ("/api/status", api_app(lambda: status_snapshot(monitor, watch, chains, history))),
+            ("/api/status", guarded(api_app(status))),
         ],
     )
 

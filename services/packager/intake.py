@@ -7,6 +7,10 @@ resolving ``..`` and symlinks) and its SHA-256 equals the digest in the event.
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -60,9 +64,32 @@ def sha256_of(path: Path) -> str:
 
 
 def verify_digest(path: Path, expected: str, *, what: str = "artifact") -> None:
-    actual = sha256_of(path)
+    _check(path, sha256_of(path), expected, what)
+
+
+def _check(path: Path, actual: str, expected: str, what: str) -> None:
     if actual != expected:
         raise DigestMismatch(
             f"{what} {path} has SHA-256 {actual}, but the event says {expected}; refusing to "
             "load it (re-register with the digest of the file you mean to deploy)"
         )
+
+
+@contextmanager
+def private_copy(path: Path, expected: str, *, what: str = "artifact") -> Iterator[Path]:
+    """``path`` opened once (a symlink in its place is refused), copied into a private
+    directory while hashed; the copy, under the same name, once its digest is the expected one.
+    The directory goes when the block ends."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise ArtifactMissing(f"{what} {path} cannot be opened: {exc.strerror}") from None
+    with tempfile.TemporaryDirectory(prefix="bentomesh-artifact-") as private:  # mode 0700
+        copy = Path(private) / path.name
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "rb") as source, copy.open("wb") as target:
+            while chunk := source.read(1 << 20):
+                digest.update(chunk)
+                target.write(chunk)
+        _check(path, digest.hexdigest(), expected, what)
+        yield copy

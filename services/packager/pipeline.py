@@ -140,9 +140,23 @@ def package(
     started = time.perf_counter()
     roots = settings.roots()
 
-    artifact = intake.resolve_artifact(event.artifact_uri, roots)
-    intake.verify_digest(artifact, event.artifact_sha256)
-    say("artifact verified")
+    source = intake.resolve_artifact(event.artifact_uri, roots)
+    # Opened once: hashed while copied into a private directory; only that copy is loaded and
+    # stored, so swapping the file after the check changes nothing.
+    with intake.private_copy(source, event.artifact_sha256) as artifact:
+        say("artifact verified")
+        return _package_verified(event, artifact, chain_id, settings, say, started)
+
+
+def _package_verified(
+    event: ModelRegistered,
+    artifact: Path,
+    chain_id: str,
+    settings: PackagerSettings,
+    say: Any,
+    started: float,
+) -> PackagedBento:
+    roots = settings.roots()
 
     bento_tag = f"{event.model_name}:{event.model_version}"
     fingerprint = registration_fingerprint(event)

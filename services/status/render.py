@@ -3,6 +3,7 @@ page."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bentomesh_contracts.envelope import CloudEvent
@@ -47,13 +48,23 @@ def short_type(event: CloudEvent[Any]) -> str:
     return event.type.removeprefix("bentomesh.").removesuffix(".v1")
 
 
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal line: control characters (escape sequences, carriage
+    returns, newlines) shown as ``\\xNN`` instead of acting on the terminal."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
+
+
 def event_line(event: CloudEvent[Any]) -> str:
     when = event.time.strftime("%H:%M:%S.%f")[:-3]
     name = getattr(event.data, "model_name", None)
     version = getattr(event.data, "model_version", None)
     subject = event.subject or (f"{name}:{version}" if name and version else "-")
     kind = short_type(event)
-    return f"{when}  {kind:<18} {subject:<24} {summarize(event.data)}  chain={event.chainid[:8]}"
+    line = f"{when}  {kind:<18} {subject:<24} {summarize(event.data)}  chain={event.chainid[:8]}"
+    return printable(line)
 
 
 def dead_letter_line(when: str, headers: dict[str, str], size: int) -> str:
@@ -61,7 +72,7 @@ def dead_letter_line(when: str, headers: dict[str, str], size: int) -> str:
         f"{headers.get('source-topic', '?')}[{headers.get('source-partition', '?')}]"
         f"@{headers.get('source-offset', '?')}"
     )
-    return (
+    return printable(
         f"{when}  {'dead-letter':<18} {origin:<24} {headers.get('service', '?')}: "
         f"{headers.get('reason', '?')} ({size} bytes)"
     )

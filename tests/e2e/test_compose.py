@@ -133,7 +133,7 @@ def test_compose_mesh_deploys_serves_and_alerts(mesh: Mesh) -> None:
     artifact.chmod(0o644)
 
     mesh.compose(
-        "exec", "-T", "packager", "bentomesh", "register", "--model-path",
+        "run", "--rm", "-T", "trainer", "register", "--model-path",
         f"/artifacts/{artifact.name}", "--name", MODEL, "--version", "1",
         "--task", "classification", "--features", "a,b,c,d", "--class-labels", "no,yes",
         "--no-wait", timeout=60,
@@ -161,6 +161,17 @@ def test_compose_mesh_deploys_serves_and_alerts(mesh: Mesh) -> None:
     assert response.status_code == 200, response.text
     assert response.json()["labels"] == ["yes", "no"]
     assert response.headers["x-bentomesh-version"] == "1"
+    # the control plane needs the token; each service holds its own signing key only
+    rollback = httpx.post(f"{mesh.url('deployer')}/deployments/{MODEL}/rollback", timeout=10)
+    assert rollback.status_code == 401
+    held = mesh.compose(
+        "exec", "-T", "packager", "sh", "-c",
+        "ls /var/lib/bentomesh/keys/*/signing.pem; ls /var/lib/bentomesh/keys/trusted",
+        timeout=30, check=False,
+    )  # fmt: skip
+    assert "keys/packager/signing.pem" in held
+    assert "deployer/signing.pem" not in held
+    assert held.count(".pub") == 6
 
     import docker
 

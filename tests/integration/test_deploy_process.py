@@ -27,12 +27,15 @@ from bentomesh_contracts import ImageReady, follow_up, new_chain, topics
 from bentomesh_contracts.kafka import KafkaSettings
 from services.mesh.local import LocalMesh, ServiceProcess
 from services.registry import SERVICES
+from services.runtime.control import ControlSettings
 from services.runtime.settings import RuntimeSettings
 from tests.integration.conftest import register_case
 from tests.kafka_helpers import Collector, send_signed
 from tests.models import FEATURES, ModelCase
 
 pytestmark = pytest.mark.integration
+
+AUTH = {"Authorization": f"Bearer {ControlSettings().required_token()}"}
 
 CHAIN = ("packager", "builder", "deployer")
 
@@ -290,7 +293,10 @@ async def test_rollback_serves_the_replaced_version_again_and_announces_it(
     deployer = deployer_of(mesh)
     async with Collector(kafka) as collector:
         response = await asyncio.to_thread(
-            httpx.post, f"{deployer.url}/deployments/sklearn-classifier/rollback", timeout=180
+            httpx.post,
+            f"{deployer.url}/deployments/sklearn-classifier/rollback",
+            headers=AUTH,
+            timeout=180,
         )
         assert response.status_code == 200, response.text
         assert response.json()["version"] == "p1"
@@ -303,14 +309,67 @@ async def test_rollback_serves_the_replaced_version_again_and_announces_it(
     assert listing["version"] == "p1"
     assert count_serving("sklearn-classifier:p2") == 0
     # and forward again, so the restart test below sees p2
-    again = httpx.post(f"{deployer.url}/deployments/sklearn-classifier/rollback", timeout=180)
+    again = httpx.post(
+        f"{deployer.url}/deployments/sklearn-classifier/rollback", headers=AUTH, timeout=180
+    )
     assert again.json()["version"] == "p2"
 
 
+def test_a_50_mib_body_gets_413_while_the_model_keeps_answering(
+    mesh: LocalMesh, model_cases: dict[str, ModelCase]
+) -> None:
+    """Streamed without a Content-Length, so the gateway must read it to refuse it: it stops
+    at the limit, and the deployer's loop (which the Kafka consumer shares) is not held."""
+    url = f"{deployer_of(mesh).url}/models/sklearn-classifier/predict"
+    small = {"rows": rows(model_cases["sklearn-classifier"].x_test[:1])}
+
+    def fifty_mib() -> Iterator[bytes]:
+        for _ in range(50):
+            yield b" " * (1 << 20)
+
+    outcome: dict[str, Any] = {}
+
+    def upload() -> None:
+        try:
+            outcome["status"] = httpx.post(url, content=fifty_mib(), timeout=60).status_code
+        except httpx.HTTPError as exc:  # the server may close while the client still sends
+            outcome["error"] = repr(exc)
+
+    uploader = threading.Thread(target=upload)
+    uploader.start()
+    latencies = []
+    while uploader.is_alive() or len(latencies) < 10:
+        started = time.perf_counter()
+        assert httpx.post(url, json=small, timeout=30).status_code == 200
+        latencies.append(time.perf_counter() - started)
+    uploader.join()
+    print(f"small requests during the upload: {len(latencies)}, max {max(latencies):.3f} s")
+    assert outcome.get("status") == 413 or "error" in outcome, outcome
+    assert max(latencies) < 5.0  # not held behind the upload (it took 10 s before the fix)
+    declared = httpx.post(url, content=b" " * (50 << 20), timeout=60)
+    assert declared.status_code == 413
+    assert "bytes" in declared.json()["error"]
+
+
 def test_rollback_without_history_is_refused(mesh: LocalMesh) -> None:
-    response = httpx.post(f"{deployer_of(mesh).url}/deployments/nothing-here/rollback", timeout=30)
+    url = f"{deployer_of(mesh).url}/deployments/nothing-here/rollback"
+    response = httpx.post(url, headers=AUTH, timeout=30)
     assert response.status_code == 409
     assert "no earlier version" in response.json()["error"]
+
+
+def test_the_control_plane_needs_the_token_and_refuses_other_sites(mesh: LocalMesh) -> None:
+    url = f"{deployer_of(mesh).url}/deployments/sklearn-classifier/rollback"
+    serving = httpx.get(f"{deployer_of(mesh).url}/deployments", timeout=10).json()
+    assert httpx.post(url, timeout=30).status_code == 401
+    wrong = httpx.post(url, headers={"Authorization": "Bearer guessed"}, timeout=30)
+    assert wrong.status_code == 401
+    assert "token is required" in wrong.json()["error"]
+    foreign = httpx.post(url, headers={**AUTH, "Origin": "https://evil.example"}, timeout=30)
+    assert foreign.status_code == 403
+    rebound = httpx.post(url, headers={**AUTH, "Host": "evil.example:8103"}, timeout=30)
+    assert rebound.status_code == 403
+    assert httpx.get(f"{deployer_of(mesh).url}/deployments", timeout=10).json() == serving
 
 
 def test_deployer_restart_keeps_state_and_endpoints(mesh: LocalMesh) -> None:

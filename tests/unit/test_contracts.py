@@ -255,3 +255,13 @@ def test_library_versions_cannot_smuggle_a_requirement(versions: dict[str, str])
             artifact_sha256="a" * 64,
             library_versions=versions,
         )
+
+
+@pytest.mark.parametrize("text", ["\x1b[2J\x1b[31mpwned", "a\rb", "nul\x00", "c1\x9b"])
+def test_control_characters_in_any_string_are_refused(text: str) -> None:
+    body = json.loads(encode(new_chain(registered(), source="t")))
+    body["data"]["tags"] = {"note": text}
+    with pytest.raises(EventDecodeError, match="control character"):
+        decode(json.dumps(body))
+    body["data"]["tags"] = {"note": "tabs\tand\nnewlines are text"}
+    assert decode(json.dumps(body)).data.tags["note"].startswith("tabs")

@@ -71,3 +71,38 @@ def test_refuses_artifact_whose_digest_does_not_match(root: Path) -> None:
 
 def test_roots_are_colon_separated(tmp_path: Path) -> None:
     assert parse_roots(f"{tmp_path}:/opt/models:") == (tmp_path.resolve(), Path("/opt/models"))
+
+
+def test_the_artifact_is_opened_once_and_only_the_private_copy_is_used(tmp_path: Path) -> None:
+    from services.packager.intake import private_copy
+
+    path = tmp_path / "model.joblib"
+    path.write_bytes(b"pickle bytes")
+    with private_copy(path, hashlib.sha256(b"pickle bytes").hexdigest()) as copy:
+        path.write_bytes(b"swapped after the check")  # whoever can write the root, too late
+        assert copy.read_bytes() == b"pickle bytes"
+        assert copy.name == "model.joblib"
+        assert oct(copy.parent.stat().st_mode & 0o777) == "0o700"
+    assert not copy.exists()
+
+
+def test_a_symlink_in_place_of_the_artifact_is_refused(tmp_path: Path) -> None:
+    from services.errors import ArtifactMissing
+    from services.packager.intake import private_copy
+
+    target = tmp_path / "elsewhere.joblib"
+    target.write_bytes(b"x")
+    link = tmp_path / "model.joblib"
+    link.symlink_to(target)
+    with pytest.raises(ArtifactMissing, match="cannot be opened"), private_copy(link, "0" * 64):
+        pass
+
+
+def test_a_copy_with_another_digest_is_refused_and_removed(tmp_path: Path) -> None:
+    from services.errors import DigestMismatch
+    from services.packager.intake import private_copy
+
+    path = tmp_path / "model.joblib"
+    path.write_bytes(b"pickle bytes")
+    with pytest.raises(DigestMismatch), private_copy(path, "0" * 64):
+        pass

@@ -8,10 +8,12 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from bentomesh_contracts.kafka import KafkaSettings
 from services.cli.console import ExitCode, Output, OutputOpt, console, fail, print_json_lines
 from services.cli.console import stop_on_sigterm as _stop_on_sigterm
+from services.status.render import printable
 
 events_app = typer.Typer(help="Watch the event stream.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Inspect and re-drive dead-lettered events.", no_args_is_help=True)
@@ -98,7 +100,7 @@ def dlq_list(output: OutputOpt = Output.table, as_json: JsonFlag = False) -> Non
         h = letter.headers
         when = dt.datetime.fromtimestamp(letter.timestamp_ms / 1000).strftime("%m-%d %H:%M:%S")
         where = f"[{h.get('source-partition', '?')}]@{h.get('source-offset', '?')}"
-        table.add_row(
+        cells = (
             letter.ref,
             when,
             h.get("source-topic", "?") + where,
@@ -106,6 +108,8 @@ def dlq_list(output: OutputOpt = Output.table, as_json: JsonFlag = False) -> Non
             h.get("reason", "?"),
             str(len(letter.value)),
         )
+        # Text, not markup; control characters escaped: anyone can write a dead letter
+        table.add_row(*(Text(printable(cell)) for cell in cells))
     console.print(table)
 
 
