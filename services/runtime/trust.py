@@ -2,13 +2,12 @@
 
 Loaded once per service at start. Without keys the service refuses to start (secure by default);
 ``BENTOMESH_INSECURE_UNSIGNED=true`` is the explicit, loudly logged opt-out. A key id it does not
-know makes it read the trusted keys again (at most once a second), so a rotated key is taken up
-without a restart.
+know makes it read the trusted keys again when the folder changed since it last did, so a rotated
+key is taken up without a restart.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -19,7 +18,6 @@ from bentomesh_contracts.signing import SignatureError, Signer, Verifier
 from services.errors import Unauthorized
 
 DataT = TypeVar("DataT", bound=EventData)
-_RELOAD_EVERY_S = 1.0
 
 
 @dataclass
@@ -28,7 +26,7 @@ class Trust:
     signer: Signer | None
     verifier: Verifier | None
     keys: KeyStore | None = None
-    _loaded_at: float = field(default_factory=time.monotonic)
+    _seen: int = field(default=-1)  # mtime (ns) of the trusted folder when last read
 
     @classmethod
     def load(cls, producer: str, settings: SigningSettings | None = None) -> Trust:
@@ -69,12 +67,16 @@ class Trust:
             raise Unauthorized(f"refused: {exc}") from None
 
     def _reload(self) -> bool:
-        """Read the trusted keys again; False when nothing new can be learnt yet."""
+        """Read the trusted keys again if their folder changed; False when nothing is new."""
         if self.keys is None or self.verifier is None:
             return False
-        if time.monotonic() - self._loaded_at < _RELOAD_EVERY_S:
+        try:
+            changed = self.keys.trusted_dir.stat().st_mtime_ns
+        except OSError:
             return False
-        self._loaded_at = time.monotonic()
+        if changed == self._seen:
+            return False
+        self._seen = changed
         trusted = self.keys.trusted()
         if trusted.keys() == self.verifier.trusted.keys():
             return False

@@ -114,7 +114,8 @@ async def test_forged_registrations_are_refused_before_the_artifact_is_read(
     data = register_case(model_cases["sklearn-classifier"], version="forged")
     data = data.model_copy(update={"artifact_uri": str(tmp_path / "nowhere.joblib")})  # type: ignore[attr-defined]
     unsigned = new_chain(data, source="attacker")  # type: ignore[arg-type]
-    stranger = Signer("training", Ed25519PrivateKey.generate()).sign(unsigned)
+    other = new_chain(data, source="attacker")  # type: ignore[arg-type]
+    stranger = Signer("training", Ed25519PrivateKey.generate()).sign(other)
     async with Collector(guarded) as collector:
         for event in (unsigned, stranger):
             await send_event(event, guarded)
@@ -169,7 +170,7 @@ async def test_a_forged_image_ready_runs_nothing(guarded: KafkaSettings, tmp_pat
             deployment=DeploymentPrefs(runtime="process"),
             **extra,
         )
-        return follow_up(cause, data, source="bentomesh/builder")
+        return follow_up(cause, data, source="bentomesh/builder", key=tag)  # distinct ids
 
     unsigned = image(str(evil))
     imported = ATTACKER.sign(image("evil_module:Service"))
@@ -184,7 +185,7 @@ async def test_a_forged_image_ready_runs_nothing(guarded: KafkaSettings, tmp_pat
         failed = await collector.wait_for(
             lambda e: e.causationid == not_built.id, topic=topics.STAGE_FAILED, timeout=60
         )
-    assert failed.data.error_type == "NotBuiltHere"
+    assert failed.data.error_type == "NotBuiltHere", failed.data.reason
     assert not collector.events(topics.DEPLOYED)
     assert not _serving(str(evil))
     assert not _serving("evil_module:Service")

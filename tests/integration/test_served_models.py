@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -160,3 +161,20 @@ def test_openapi_documents_the_feature_schema(served: dict[str, LocalBentoServer
     assert "/predict_proba" in spec["paths"]
     text = str(spec)
     assert all(name in text for name in FEATURES)
+
+
+def test_a_body_over_the_limit_gets_413_naming_it(served: dict[str, LocalBentoServer]) -> None:
+    url = f"{served['sklearn-classifier'].url}/predict"
+    declared = httpx.post(url, content=b" " * (11 << 20), timeout=60)
+    assert declared.status_code == 413, declared.text
+    assert "10485760 bytes" in declared.json()["error"]
+
+    def streamed() -> Iterator[bytes]:
+        for _ in range(11):
+            yield b" " * (1 << 20)
+
+    chunked = httpx.post(
+        url, content=streamed(), headers={"content-type": "application/json"}, timeout=60
+    )
+    assert chunked.status_code == 413, chunked.text
+    assert post(served["sklearn-classifier"], "predict", {"rows": [[1, 2, 3, 4, 5]]}).is_success

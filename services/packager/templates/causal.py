@@ -79,3 +79,6 @@ class CausalEffects:
             average_lower=float(np.asarray(ate_lo).ravel()[0]),
             average_upper=float(np.asarray(ate_hi).ravel()[0]),
         )
+
+
+bms.limit_body(CausalEffects)  # 413 past BENTOMESH_MAX_BODY_BYTES

@@ -68,3 +68,6 @@ class Classifier:
             labels=self.labels[proba.argmax(axis=1)].tolist(),
             probabilities=[dict(zip(labels, p, strict=False)) for p in proba.tolist()],
         )
+
+
+bms.limit_body(Classifier)  # 413 past BENTOMESH_MAX_BODY_BYTES

@@ -75,3 +75,6 @@ class Regressor:
             upper=(yhat + half).tolist(),
             confidence=confidence,
         )
+
+
+bms.limit_body(Regressor)  # 413 past BENTOMESH_MAX_BODY_BYTES
