@@ -5,7 +5,6 @@ from __future__ import annotations
 from faststream.asgi import AsgiFastStream
 
 from bentomesh_contracts.kafka import KafkaSettings
-from services.packager.pipeline import package
 from services.packager.service import Package, packager_stage
 from services.packager.settings import PackagerSettings
 from services.runtime.app import create_stage_app
@@ -17,7 +16,7 @@ def create_app(
     *,
     kafka: KafkaSettings | None = None,
     trust: Trust | None = None,
-    package: Package = package,
+    package: Package | None = None,
 ) -> AsgiFastStream:
     """The packager service; ``package`` replaces the model store and builds in unit tests."""
     return create_stage_app(packager_stage(settings, package=package), kafka=kafka, trust=trust)

@@ -114,7 +114,12 @@ class BentoConfig:
             "labels": dict(self.labels),
             "include": list(self.include),
             "models": list(self.models),
-            "python": {"packages": list(self.packages), "lock_packages": False},
+            # never clone and build git packages named by a requirement
+            "python": {
+                "packages": list(self.packages),
+                "lock_packages": False,
+                "pack_git_packages": False,
+            },
             "envs": [{"name": k, "value": v} for k, v in self.container.env.items()],
             "docker": self.container.docker_options(),
         }

@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 from bentomesh_contracts.envelope import CloudEvent
 from bentomesh_contracts.events import BentoBuilt, ModelRegistered
-from services.packager.pipeline import PackagedBento, package
+from services.packager.isolation import IsolatedPackager
+from services.packager.pipeline import PackagedBento
 from services.packager.settings import PackagerSettings
 from services.runtime.stage import StageSpec
 
@@ -20,10 +21,12 @@ Package = Callable[..., PackagedBento]
 
 
 def packager_stage(
-    settings: PackagerSettings | None = None, *, package: Package = package
+    settings: PackagerSettings | None = None, *, package: Package | None = None
 ) -> StageSpec[ModelRegistered, BentoBuilt]:
-    """``package`` is the seam to the model store and ``bentoml build``."""
+    """``package`` is the seam to the model store and ``bentoml build``; by default it runs in
+    worker processes that hold none of the packager's secrets (artifacts are code)."""
     settings = settings or PackagerSettings()
+    package = package or IsolatedPackager()
 
     async def handle(event: CloudEvent[ModelRegistered]) -> BentoBuilt:
         subject = event.subject or event.id

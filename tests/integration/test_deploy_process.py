@@ -79,6 +79,11 @@ async def register_and_wait(kafka: KafkaSettings, case: ModelCase, version: str)
         )
 
 
+def environment_names(pid: int) -> set[str]:
+    environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return {entry.split(b"=", 1)[0].decode() for entry in environment if entry}
+
+
 def count_serving(bento_tag: str) -> int:
     """``bentoml serve`` processes of this bento started by this test session (same store)."""
     import os
@@ -115,6 +120,13 @@ async def test_registered_model_ends_deployed_and_predicts_like_in_process(
         got = np.array([[p["stays"], p["churns"]] for p in response.json()["probabilities"]])
         np.testing.assert_allclose(got, case.model.predict_proba(case.x_test), rtol=1e-6)
     assert stable.headers["x-bentomesh-version"] == "p1"
+    # the model process (code from a pickle) has none of the mesh's secrets in its environment
+    pid = subprocess.run(
+        ["pgrep", "-f", "bentoml serve sklearn-classifier:p1 "], capture_output=True, text=True
+    ).stdout.split()[0]
+    names = environment_names(int(pid))
+    assert "BENTOML_HOME" in names
+    assert not names & {"BENTOMESH_API_TOKEN", "BENTOMESH_KEYS_DIR"}
 
 
 async def test_new_version_replaces_old_with_no_failed_request(

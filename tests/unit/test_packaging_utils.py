@@ -63,6 +63,7 @@ def test_bentofile_pins_training_versions_and_builds_offline() -> None:
     )
     doc = yaml.safe_load(config.to_yaml())
     assert doc["python"]["lock_packages"] is False
+    assert doc["python"]["pack_git_packages"] is False
     assert doc["models"] == ["churn:3"]
     assert doc["docker"]["base_image"] == "bentomesh/python:3.11"
     assert {"name": "OMP_NUM_THREADS", "value": "1"} in doc["envs"]

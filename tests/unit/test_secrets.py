@@ -1,4 +1,4 @@
-"""Secrets (SASL password, webhook secret) never show in --help, reprs or logs."""
+"""Secrets (SASL password, webhook secret, API token) never show in --help, reprs or logs."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import pytest
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.keys import SigningSettings
 from services.monitor.settings import MonitorSettings
+from services.runtime.control import ControlSettings
 
 MARKERS = {
     "BENTOMESH_KAFKA_SASL_PASSWORD": "sasl-Pa55-marker",
     "BENTOMESH_MONITOR_WEBHOOK_SECRET": "webhook-secret-marker",
+    "BENTOMESH_API_TOKEN": "api-token-marker",
 }
 
 
@@ -48,7 +50,7 @@ def test_settings_reprs_and_logs_hide_secrets(
 ) -> None:
     for name, value in MARKERS.items():
         monkeypatch.setenv(name, value)
-    everything = [KafkaSettings(), SigningSettings(), MonitorSettings()]
+    everything = [KafkaSettings(), SigningSettings(), MonitorSettings(), ControlSettings()]
     logging.getLogger("test").warning("settings: %s %r", everything, everything)
     text = caplog.text + repr(everything) + str(everything)
     assert "**********" in text
@@ -57,3 +59,15 @@ def test_settings_reprs_and_logs_hide_secrets(
     kwargs = KafkaSettings(security_protocol="SASL_PLAINTEXT").aiokafka_kwargs()
     assert kwargs["sasl_plain_password"] == MARKERS["BENTOMESH_KAFKA_SASL_PASSWORD"]  # used...
     assert MARKERS["BENTOMESH_KAFKA_SASL_PASSWORD"] not in repr(KafkaSettings())  # ...not shown
+
+
+def test_model_processes_get_no_secret_of_the_mesh(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.runtime.bento_server import model_environment
+
+    for name, value in MARKERS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("BENTOMESH_KEYS_DIR", "/keys")
+    monkeypatch.setenv("BENTOMESH_MAX_BODY_BYTES", "2048")
+    environment = model_environment()
+    assert not set(environment) & {*MARKERS, "BENTOMESH_KEYS_DIR"}
+    assert environment["BENTOMESH_MAX_BODY_BYTES"] == "2048"
