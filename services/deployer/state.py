@@ -37,6 +37,9 @@ CREATE TABLE IF NOT EXISTS deployments (
 );
 CREATE INDEX IF NOT EXISTS deployments_model ON deployments (model, created_at);
 CREATE INDEX IF NOT EXISTS deployments_cause ON deployments (cause_id);
+-- whatever a bug or a second writer does, a model never has two active deployments
+CREATE UNIQUE INDEX IF NOT EXISTS one_active_per_model ON deployments (model)
+    WHERE status = 'active';
 """
 
 
@@ -46,7 +49,7 @@ class Deployment:
     model: str
     version: str
     runtime: str
-    ref: str  # bento tag (process) or image reference (docker)
+    ref: str  # bento tag (process) or image id, sha256:... (docker)
     status: Status
     endpoint: str | None
     handle: str | None  # pid or container id

@@ -237,7 +237,18 @@ def _package_verified(
         context = Path(tmp)
         write_build_context(context, service, bento_config.to_yaml())
         say("building bento")
-        tag = build_bento(context, event.model_name, event.model_version, settings.build_timeout_s)
+        try:
+            tag = build_bento(
+                context, event.model_name, event.model_version, settings.build_timeout_s
+            )
+        except BuildFailed:
+            # A replica packaging the same registration at once (a rebalance, a scale-out) may
+            # have stored it first: the same fingerprint is the same bento, and a success.
+            raced = find_bento(bento_tag)
+            if raced is None or raced.info.labels.get("bentomesh.fingerprint") != fingerprint:
+                raise
+            say("built meanwhile by another packager from this registration; reusing it")
+            return PackagedBento(_built(event, raced, started), reused=True)
     bento = bentoml.bentos.get(tag)
     say(f"built {tag}")
     built = _built(event, bento, started, loaded.framework)

@@ -100,8 +100,14 @@ def save_model(
         "library_versions": dict(event.library_versions),
     }
     metadata = {k: v for k, v in metadata.items() if v is not None}
-    with bentoml.models.create(tag, labels=labels, metadata=metadata) as model:
-        shutil.copyfile(artifact, Path(model.path) / ARTIFACT_FILES[loaded.artifact_format])
-        (Path(model.path) / "bentomesh.json").write_text(json.dumps(config))
+    try:
+        with bentoml.models.create(tag, labels=labels, metadata=metadata) as model:
+            shutil.copyfile(artifact, Path(model.path) / ARTIFACT_FILES[loaded.artifact_format])
+            (Path(model.path) / "bentomesh.json").write_text(json.dumps(config))
+    except bentoml.exceptions.BentoMLException:
+        if find_model(tag) is None:
+            raise
+        # saved meanwhile by a replica packaging the same registration: reused (or a conflict)
+        return save_model(event, loaded, artifact, config, chain_id=chain_id)
     saved = bentoml.models.get(tag)
     return StoredModel(tag=str(saved.tag), path=Path(saved.path), config=config, reused=False)

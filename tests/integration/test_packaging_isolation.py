@@ -16,6 +16,7 @@ from bentomesh_contracts.features import Feature
 from services.errors import StageError, UnloadableArtifact
 from services.packager.isolation import IsolatedPackager
 from services.packager.settings import PackagerSettings
+from tests.models import ModelCase
 
 pytestmark = pytest.mark.integration
 
@@ -80,3 +81,31 @@ def test_a_pickle_sees_none_of_the_packagers_secrets_and_cannot_stop_it(
     finally:
         packager.close()
     assert "artifact verified" in progress
+
+
+def test_two_packagers_on_one_registration_both_end_with_the_same_bento(
+    model_cases: dict[str, ModelCase],
+) -> None:
+    """Two replicas given the same registration at once (a rebalance, a scale-out): neither
+    fails because the other stored the model or the bento first."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.integration.conftest import register_case
+
+    registration = register_case(model_cases["sklearn-classifier"], version="twice")
+    first, second = IsolatedPackager(), IsolatedPackager()
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            results = list(
+                pool.map(
+                    lambda p: p(
+                        registration, chain_id="k", settings=PackagerSettings(), progress=print
+                    ),
+                    (first, second),
+                )
+            )
+    finally:
+        first.close()
+        second.close()
+    assert {r.built.bento_tag for r in results} == {"sklearn-classifier:twice"}
+    print("reused:", [r.reused for r in results])

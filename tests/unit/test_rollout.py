@@ -156,3 +156,17 @@ def test_one_deployment_that_cannot_restart_never_stops_the_supervision_of_other
     failed = d.store.active("a")
     assert failed is not None
     assert "restart failed: 409 Conflict" in (failed.detail or "")
+
+
+def test_the_database_refuses_a_second_active_deployment_of_a_model(tmp_path: Path) -> None:
+    import sqlite3
+
+    d = deployer(tmp_path, MemoryRuntime())
+    d.deploy(image("1"), cause_id="c1", chain_id="k1", registered_at=1.0)
+    d.deploy(image("2"), cause_id="c2", chain_id="k2", registered_at=2.0)
+    replaced = next(x for x in d.store.history("m") if x.status == "replaced")
+    with pytest.raises(sqlite3.IntegrityError):
+        d.store.activate(replaced.id, None)  # a bug that forgets to replace the active one
+    active = d.store.active("m")
+    assert active is not None
+    assert active.version == "2"
