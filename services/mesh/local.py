@@ -130,6 +130,8 @@ class LocalMesh:
             proc = ServiceProcess(info, svc_port, self.log_dir / f"{info.name}.log")
             self._spawn(proc)
             self.processes.append(proc)
+            if info.name == "deployer":  # the monitor asks it what serves
+                self._env["BENTOMESH_DEPLOYER_URL"] = proc.url
             progress(f"{info.name}: started (pid {proc.process.pid}, http {proc.url})")  # type: ignore[union-attr]
         self.wait_healthy(progress, timeout=timeout)
 

@@ -23,8 +23,9 @@ from services.monitor.service import (
 from services.monitor.settings import MonitorSettings
 from services.monitor.sinks import log_handler, webhook_handler
 from services.monitor.snapshot import status_snapshot
+from services.monitor.sync import DeployerSync
 from services.runtime.app import create_service_app
-from services.runtime.control import guarded
+from services.runtime.control import ControlSettings, guarded
 from services.runtime.metrics import StageMetrics
 from services.runtime.trust import Trust
 from services.status.chains import ChainBook
@@ -90,6 +91,11 @@ def create_app(
         except Exception:
             logger.exception("could not read past alerts; starting with none firing")
         tasks.append(asyncio.create_task(monitor.run()))
+        if settings.sync_s > 0:
+            sync = DeployerSync(
+                watch, settings.deployer_url, ControlSettings().token(), settings.sync_s
+            )
+            tasks.append(asyncio.create_task(sync.run()))
 
     async def stop_checks() -> None:
         monitor.halt()

@@ -87,6 +87,25 @@ class HealthMonitor:
         with self._lock:
             self.targets[target.deployment_id] = target
 
+    def retire(self, deployment_id: str) -> list[HealthAlert]:
+        """Stop watching a deployment that no longer serves (replaced, removed), returning a
+        'resolved' alert for each of its rules still firing: none stays firing forever."""
+        target = self.targets.get(deployment_id)
+        resolved = []
+        if target is not None:
+            for name in self.book.firing(deployment_id):
+                rule = next(r for r in self.book.rules if r.name == name)
+                alert = alert_for(target, Transition(rule, "resolved", None))
+                resolved.append(
+                    alert.model_copy(update={"message": f"{alert.message} (no longer serving)"})
+                )
+        self.unwatch(deployment_id)
+        return resolved
+
+    async def dispatch(self, alerts: Iterable[HealthAlert]) -> None:
+        for alert in alerts:
+            await self._dispatch(alert)
+
     def unwatch(self, deployment_id: str) -> None:
         with self._lock:
             self.targets.pop(deployment_id, None)

@@ -47,6 +47,9 @@ class WatchSet:
         # Undeployed ids: the two topics are read by separate consumers, so at start-up an
         # Undeployed may be read before the Deployed it ends; that Deployed must not be watched.
         self.removed: set[str] = set()
+        # 'resolved' alerts of retired deployments, and their causes, until flush() sends them
+        self.pending: list[HealthAlert] = []
+        self.retired: set[str] = set()
 
     def apply(self, event: CloudEvent[Deployed]) -> None:
         data = event.data
@@ -57,8 +60,7 @@ class WatchSet:
             return  # a replayed Deployed of an older version: keep watching the newer one
         for old in {data.replaced_deployment_id, self.by_model.get(data.model_name)} - {None}:
             assert old is not None
-            self.monitor.unwatch(old)
-            self.causes.pop(old, None)
+            self.retire(old)
         self.causes[data.deployment_id] = event
         self.by_model[data.model_name] = data.deployment_id
         self.monitor.watch(
@@ -84,11 +86,24 @@ class WatchSet:
         """Stop watching a deployment that was undeployed."""
         removed = event.data.deployment_id
         self.removed.add(removed)
-        self.monitor.unwatch(removed)
-        self.causes.pop(removed, None)
+        self.retire(removed)
         if self.by_model.get(event.data.model_name) == removed:
             del self.by_model[event.data.model_name]
         logger.info("no longer watching %s: %s", removed, event.data.reason)
+        self.write_targets()
+
+    def retire(self, deployment_id: str) -> None:
+        """Unwatch; its firing alerts resolve when :meth:`flush` runs."""
+        self.pending.extend(self.monitor.retire(deployment_id))
+        self.retired.add(deployment_id)
+
+    async def flush(self) -> None:
+        """Send the 'resolved' alerts of retired deployments, then forget their causes."""
+        pending, self.pending = self.pending, []
+        await self.monitor.dispatch(pending)
+        for gone in self.retired - set(self.by_model.values()):
+            self.causes.pop(gone, None)
+        self.retired.clear()
         self.write_targets()
 
     def write_targets(self) -> None:
@@ -187,6 +202,7 @@ def monitor_router(
         event = await admitted(message, Deployed)
         if event is not None:
             watch.apply(event)
+            await watch.flush()
 
     subscriber(on_deployed)
 
@@ -203,6 +219,7 @@ def monitor_router(
         event = await admitted(message, Undeployed)
         if event is not None:
             watch.remove(event)
+            await watch.flush()
 
     removals(on_undeployed)
     return router

@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import yaml
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.monitor.rules import DEFAULT_RULES, Rule
@@ -25,6 +25,17 @@ class MonitorSettings(BaseSettings):
     down_after: int | None = Field(default=None, description="Failed checks before 'down'.")
     targets_file: Path | None = Field(
         default=None, description="Prometheus file_sd JSON of watched deployments, kept current."
+    )
+    sync_s: float = Field(
+        default=15.0,
+        ge=0,
+        description="Seconds between asking the deployer what serves (0: never; then only "
+        "Deployed events say what to watch).",
+    )
+    deployer_url: str = Field(
+        default="http://127.0.0.1:8103",
+        validation_alias=AliasChoices("BENTOMESH_DEPLOYER_URL", "BENTOMESH_MONITOR_DEPLOYER_URL"),
+        description="The deployer's API, the authority on what serves (BENTOMESH_DEPLOYER_URL).",
     )
     webhook_url: str | None = Field(default=None, description="POST alerts here.")
     webhook_secret: SecretStr | None = Field(default=None, description="HMAC-SHA256 key.")

@@ -87,6 +87,8 @@ def monitor(kafka: KafkaSettings, session_home: Path) -> Iterator[LocalMesh]:
         free_ports=True,
         extra_env={
             "BENTOMESH_MONITOR_INTERVAL_S": "0.5",
+            # fed by the tests' Deployed events alone: no deployer says what serves
+            "BENTOMESH_MONITOR_SYNC_S": "0",
             "BENTOMESH_MONITOR_TARGETS_FILE": str(session_home / "mesh-monitor" / "models.json"),
         },
     )

@@ -28,7 +28,9 @@ from bentomesh_contracts.kafka import KafkaSettings
 from services.mesh.local import LocalMesh, ServiceProcess
 from services.registry import SERVICES
 from services.runtime.control import ControlSettings
+from services.runtime.embedded_broker import EmbeddedBroker
 from services.runtime.settings import RuntimeSettings
+from services.runtime.topics import ensure_topics
 from tests.integration.conftest import register_case
 from tests.kafka_helpers import Collector, send_signed
 from tests.models import FEATURES, ModelCase
@@ -382,6 +384,44 @@ def test_the_control_plane_needs_the_token_and_refuses_other_sites(mesh: LocalMe
     rebound = httpx.post(url, headers={**AUTH, "Host": "evil.example:8103"}, timeout=30)
     assert rebound.status_code == 403
     assert httpx.get(f"{deployer_of(mesh).url}/deployments", timeout=10).json() == serving
+
+
+def test_a_monitor_on_an_empty_broker_watches_what_the_deployer_serves(
+    mesh: LocalMesh, session_home: Path
+) -> None:
+    """No Deployed event at all (a broker restarted empty, retention): the monitor asks the
+    deployer what serves and watches it, checks included."""
+    deployer = deployer_of(mesh)
+    serving = {d["id"] for d in httpx.get(f"{deployer.url}/deployments", timeout=10).json()
+               if d["status"] == "active"}  # fmt: skip
+    assert serving
+    with EmbeddedBroker(log_path=session_home / "broker-empty.log") as empty:
+        kafka = KafkaSettings(bootstrap_servers=empty.bootstrap_servers)
+        asyncio.run(ensure_topics(kafka, partitions=1))
+        monitor = LocalMesh(
+            kafka,
+            RuntimeSettings(home=session_home / "mesh-sync"),
+            services=tuple(s for s in SERVICES if s.name == "monitor"),
+            free_ports=True,
+            extra_env={
+                "BENTOMESH_DEPLOYER_URL": deployer.url,
+                "BENTOMESH_MONITOR_SYNC_S": "0.5",
+                "BENTOMESH_MONITOR_INTERVAL_S": "0.5",
+            },
+        )
+        monitor.start(timeout=60)
+        try:
+            url = f"{monitor.processes[0].url}/api/status"
+            deadline = time.monotonic() + 30
+            while True:
+                rows = httpx.get(url, timeout=5).json()["deployments"]
+                checked = {r["deployment_id"] for r in rows if r["healthy"] is not None}
+                if serving <= checked or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+        finally:
+            monitor.stop()
+    assert serving <= checked, rows
 
 
 def test_deployer_restart_keeps_state_and_endpoints(mesh: LocalMesh) -> None:

@@ -54,7 +54,11 @@ def guarded(session_home: Path) -> Iterator[KafkaSettings]:
             kafka,
             RuntimeSettings(home=session_home / "mesh-forged"),
             free_ports=True,
-            extra_env={"BENTOMESH_RUNTIME": "process", "BENTOMESH_MONITOR_INTERVAL_S": "0.3"},
+            extra_env={
+                "BENTOMESH_RUNTIME": "process",
+                "BENTOMESH_MONITOR_INTERVAL_S": "0.3",
+                "BENTOMESH_MONITOR_SYNC_S": "0",  # watched: what Deployed events announce
+            },
             services=SERVICES,
         )
         mesh.start(timeout=120)
