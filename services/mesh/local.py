@@ -20,6 +20,7 @@ from services.errors import BrokerUnavailableError, MeshError
 from services.registry import SERVICES, ServiceInfo
 from services.runtime.control import ControlSettings
 from services.runtime.embedded_broker import EmbeddedBroker
+from services.runtime.logs import rotated
 from services.runtime.ports import free_port, port_open
 from services.runtime.settings import RuntimeSettings
 from services.runtime.topics import ensure_topics
@@ -136,7 +137,7 @@ class LocalMesh:
         self.wait_healthy(progress, timeout=timeout)
 
     def _spawn(self, proc: ServiceProcess) -> None:
-        with open(proc.log_path, "ab") as log:
+        with open(rotated(proc.log_path), "ab") as log:
             proc.process = subprocess.Popen(
                 [sys.executable, "-m", "services", proc.info.name, "--port", str(proc.port)],
                 stdout=log,

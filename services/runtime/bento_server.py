@@ -14,6 +14,7 @@ from types import TracebackType
 import httpx
 
 from services.errors import NotReadyError
+from services.runtime.logs import rotated
 from services.runtime.ports import free_port
 
 SECRET_VARIABLES = re.compile(
@@ -53,7 +54,7 @@ class LocalBentoServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> LocalBentoServer:
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        log = open(rotated(self.log_path), "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             [
                 sys.executable,

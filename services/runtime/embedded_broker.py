@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 
 from services.errors import BrokerUnavailableError
+from services.runtime.logs import rotated
 from services.runtime.ports import free_port, port_open
 
 
@@ -61,7 +62,7 @@ class EmbeddedBroker:
             raise BrokerUnavailableError(f"port {self.port} is already in use on {self.host}")
         url = f"tcp://{self.host}:{self.port}"
         advertised = self.advertised or self.bootstrap_servers
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        log = open(rotated(self.log_path), "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(
             [
                 str(tansu_binary()),
