@@ -9,9 +9,20 @@ from typing import Annotated
 import typer
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from bentomesh_contracts.kafka import KafkaSettings
-from services.cli.console import ExitCode, console, err, fail, progress_printer, stop_on_sigterm
+from services.cli.console import (
+    ExitCode,
+    Output,
+    OutputOpt,
+    console,
+    err,
+    fail,
+    print_json_lines,
+    progress_printer,
+    stop_on_sigterm,
+)
 from services.mesh.local import LocalMesh
 
 app = typer.Typer()
@@ -135,3 +146,26 @@ def ui(
     )
     if open_browser:
         webbrowser.open(f"{base}/ui")
+
+
+@app.command()
+def doctor(output: OutputOpt = Output.table) -> None:
+    """Check this machine's mesh: home, keys, token, broker, Docker engine and the deployer's
+    state; exit 1 when something is wrong."""
+    from services.deployer.settings import DeployerSettings
+    from services.mesh.doctor import diagnose
+    from services.runtime.settings import RuntimeSettings
+
+    findings = diagnose(RuntimeSettings().home, DeployerSettings().db_path())
+    if output is Output.json:
+        print_json_lines(f.__dict__ for f in findings)
+    else:
+        table = Table(title="bentomesh doctor", title_justify="left")
+        for column in ("check", "", "detail"):
+            table.add_column(column, overflow="fold")
+        style = {"ok": "green", "warn": "yellow", "fail": "red"}
+        for f in findings:
+            table.add_row(f.check, Text(f.level, style=style[f.level]), Text(f.detail))
+        console.print(table)
+    if any(f.level == "fail" for f in findings):
+        raise typer.Exit(ExitCode.FAILED)
