@@ -14,19 +14,23 @@ from bentomesh_contracts.kafka import KafkaSettings
 from services.monitor.history import History
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.monitor import HealthMonitor
+from services.monitor.outbox import Outbox
 from services.monitor.service import (
     WatchSet,
     kafka_alert_handler,
+    kafka_delivery,
     monitor_router,
+    pending_alerts,
     restore_alerts,
 )
 from services.monitor.settings import MonitorSettings
-from services.monitor.sinks import log_handler, webhook_handler
+from services.monitor.sinks import log_handler, webhook_delivery, webhook_handler
 from services.monitor.snapshot import status_snapshot
 from services.monitor.sync import DeployerSync
 from services.runtime.app import create_service_app
 from services.runtime.control import ControlSettings, guarded
 from services.runtime.metrics import StageMetrics
+from services.runtime.settings import RuntimeSettings
 from services.runtime.trust import Trust
 from services.status.chains import ChainBook
 from services.status.web import api_app, page_app
@@ -57,6 +61,8 @@ def create_app(
     history = History(interval_s=settings.interval_s)
     monitor.on_results.append(history.record)
     tasks: list[asyncio.Task[None]] = []
+    outbox: list[Outbox] = []  # Kafka first, then the webhook when configured
+    outboxes = RuntimeSettings().home / "monitor"
 
     def routers(broker_ref: Any, metrics: StageMetrics) -> Any:
         own = MonitorMetrics(metrics.registry)
@@ -64,11 +70,18 @@ def create_app(
             lambda results: own.record(results, monitor.book, len(monitor.targets))
         )
         monitor.add_alert_handler(log_handler)
-        monitor.add_alert_handler(kafka_alert_handler(broker_ref, watch, trust))
+        kafka = Outbox("kafka alerts", kafka_delivery(broker_ref), outboxes / "kafka.jsonl")
+        outbox.append(kafka)
+        monitor.add_alert_handler(kafka_alert_handler(watch, trust, kafka))
         if settings.webhook_url and settings.webhook_secret:
-            monitor.add_alert_handler(
-                webhook_handler(settings.webhook_url, settings.webhook_secret.get_secret_value())
+            secret = settings.webhook_secret.get_secret_value()
+            hook = Outbox(
+                "webhook",
+                webhook_delivery(settings.webhook_url, secret),
+                outboxes / "webhook.jsonl",
             )
+            outbox.append(hook)
+            monitor.add_alert_handler(webhook_handler(hook))
         return monitor_router(watch, trust, broker_ref, chains)
 
     def status() -> dict[str, Any]:
@@ -90,6 +103,10 @@ def create_app(
             logger.info("took up %d firing alerts from %s", firing, topics.HEALTH_ALERT)
         except Exception:
             logger.exception("could not read past alerts; starting with none firing")
+        for alert in pending_alerts(outbox[0]):  # sent after the restart, announced already
+            monitor.book.restore(alert.deployment_id, alert.rule, alert.state == "firing")
+        for box in outbox:
+            tasks.append(asyncio.create_task(box.run()))
         tasks.append(asyncio.create_task(monitor.run()))
         if settings.sync_s > 0:
             sync = DeployerSync(

@@ -7,9 +7,9 @@ from the watch set when its successor's ``Deployed`` is read.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -18,7 +18,7 @@ from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 
 from bentomesh_contracts import topics
-from bentomesh_contracts.codec import decode, decode_as
+from bentomesh_contracts.codec import CONTENT_TYPE, decode, decode_as, encode, partition_key
 from bentomesh_contracts.envelope import CloudEvent, chain_time, follow_up
 from bentomesh_contracts.errors import EventDecodeError
 from bentomesh_contracts.events import Deployed, HealthAlert, Undeployed
@@ -27,9 +27,10 @@ from bentomesh_contracts.pipeline import CHAIN_TOPICS
 from services.errors import Unauthorized
 from services.monitor.checker import Target
 from services.monitor.monitor import HealthMonitor
+from services.monitor.outbox import Outbox
 from services.monitor.rules import AlertBook
 from services.runtime.history import read_topic
-from services.runtime.stage import dead_letter, publish_event
+from services.runtime.stage import dead_letter
 from services.runtime.trust import Trust, verified
 from services.status.chains import ChainBook
 
@@ -143,20 +144,37 @@ async def restore_alerts(settings: KafkaSettings, book: AlertBook, trust: Trust)
     return sum(1 for state in book.states.values() if state.firing)
 
 
-def kafka_alert_handler(broker_ref: Any, watch: WatchSet, trust: Trust) -> Any:
-    """Publish each alert as a follow-up of the deployment's ``Deployed`` event."""
-    sequence = itertools.count()
+def kafka_alert_handler(watch: WatchSet, trust: Trust, outbox: Outbox) -> Any:
+    """Each alert as a signed follow-up of the deployment's ``Deployed``, built once (its id
+    fixed) and queued: the outbox publishes it until the broker acknowledges it."""
 
     async def publish(alert: HealthAlert) -> None:
         cause = watch.causes.get(alert.deployment_id)
         if cause is None:
             return  # unwatched meanwhile
-        key = f"{alert.rule}/{alert.state}/{next(sequence)}"
-        event = follow_up(cause, alert, source="bentomesh/monitor", key=key)
-        broker: KafkaBroker = broker_ref()
-        await publish_event(broker, event, trust)
+        key = f"{alert.rule}/{alert.state}/{time.time_ns()}"
+        event = trust.sign(follow_up(cause, alert, source="bentomesh/monitor", key=key))
+        outbox.put({"value": encode(event).decode(), "key": partition_key(event).decode()})
 
     return publish
+
+
+def kafka_delivery(broker_ref: Any) -> Any:
+    async def deliver(item: dict[str, Any]) -> None:
+        broker: KafkaBroker = broker_ref()
+        await broker.publish(
+            item["value"].encode(),
+            topics.HEALTH_ALERT,
+            key=item["key"].encode(),
+            headers={"content-type": CONTENT_TYPE},
+        )
+
+    return deliver
+
+
+def pending_alerts(outbox: Outbox) -> list[HealthAlert]:
+    """The alerts not yet on the broker (a restart): their states count as announced."""
+    return [decode_as(item["value"], HealthAlert).data for item in outbox.items]
 
 
 async def raw_body(message: Any) -> Any:

@@ -6,15 +6,16 @@ HMAC-SHA256 of the exact body bytes with the shared secret, so receivers can ver
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 
 from bentomesh_contracts.events import HealthAlert
+from services.monitor.outbox import Deliver, Outbox
 
 AlertHandler = Callable[[HealthAlert], Awaitable[None]]
 SIGNATURE_HEADER = "X-BentoMesh-Signature"
@@ -44,29 +45,27 @@ async def log_handler(alert: HealthAlert) -> None:
     )
 
 
-def webhook_handler(
-    url: str,
-    secret: str,
-    *,
-    attempts: int = 5,
-    backoff_s: float = 0.5,
-    timeout_s: float = 5.0,
-) -> AlertHandler:
-    """POST each alert, retrying with exponential backoff on errors and 5xx answers."""
+def webhook_delivery(url: str, secret: str, *, timeout_s: float = 5.0) -> Deliver:
+    """POST one alert body, signed; an error or a 5xx answer raises (the outbox retries), a 4xx
+    is the receiver refusing it for good (logged, not retried)."""
 
-    async def send(alert: HealthAlert) -> None:
-        body = alert.model_dump_json().encode()
+    async def deliver(item: dict[str, Any]) -> None:
+        body = item["body"].encode()
         headers = {"content-type": "application/json", SIGNATURE_HEADER: sign(body, secret)}
         async with httpx.AsyncClient(timeout=timeout_s) as client:
-            for attempt in range(attempts):
-                try:
-                    response = await client.post(url, content=body, headers=headers)
-                    if response.status_code < 500:
-                        return
-                except httpx.HTTPError:
-                    pass
-                if attempt < attempts - 1:
-                    await asyncio.sleep(backoff_s * 2**attempt)
-        logger.error("webhook %s did not accept %s after %d attempts", url, alert.rule, attempts)
+            response = await client.post(url, content=body, headers=headers)
+        if response.status_code >= 500:
+            raise RuntimeError(f"webhook {url} answered {response.status_code}")
+        if response.status_code >= 400:
+            logger.error("webhook %s refused an alert: %s", url, response.status_code)
+
+    return deliver
+
+
+def webhook_handler(outbox: Outbox) -> AlertHandler:
+    """Queue each alert for the webhook: checks never wait for the receiver."""
+
+    async def send(alert: HealthAlert) -> None:
+        outbox.put({"body": alert.model_dump_json()})
 
     return send

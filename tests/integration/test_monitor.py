@@ -18,8 +18,9 @@ from starlette.routing import Route
 from bentomesh_contracts.events import HealthAlert
 from services.monitor.checker import Target
 from services.monitor.monitor import HealthMonitor, create_health_monitor
+from services.monitor.outbox import Outbox
 from services.monitor.rules import DEFAULT_RULES, Rule
-from services.monitor.sinks import SIGNATURE_HEADER, verify, webhook_handler
+from services.monitor.sinks import SIGNATURE_HEADER, verify, webhook_delivery, webhook_handler
 from services.runtime.ports import free_port
 from tests.model_server import ModelServer
 
@@ -160,14 +161,20 @@ async def test_webhook_receiver_verifies_the_signature(server: ModelServer) -> N
     thread.start()
     while not receiver.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.01)
+    deliver = webhook_delivery(f"http://127.0.0.1:{port}/hook", secret)
+    outbox = Outbox("webhook", deliver, backoff_s=0.05)
+    sender = asyncio.create_task(outbox.run())
     try:
         monitor = monitor_for(server)
-        monitor.add_alert_handler(
-            webhook_handler(f"http://127.0.0.1:{port}/hook", secret, backoff_s=0.05)
-        )
+        monitor.add_alert_handler(webhook_handler(outbox))
         server.stop()
         await cycles(monitor, 3)
+        for _ in range(100):
+            if not outbox.items:
+                break
+            await asyncio.sleep(0.05)
     finally:
+        sender.cancel()
         receiver.should_exit = True
         thread.join(5)
     [(body, signature)] = seen
