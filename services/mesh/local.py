@@ -7,8 +7,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +52,19 @@ class ServiceProcess:
         except httpx.HTTPError:
             return "starting"
         return "healthy" if response.status_code < 300 else "unhealthy"
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def ensure_keys(progress: Progress = lambda _: None) -> KeyStore | None:
@@ -177,6 +192,12 @@ class LocalMesh:
             time.sleep(0.2)
 
     def stop(self, progress: Progress = lambda _: None) -> None:
+        """Services first (each stops its models when told to), the broker last. A second
+        Ctrl-C or a signal to the whole process group does not cut this short."""
+        with _signals_held():
+            self._stop(progress)
+
+    def _stop(self, progress: Progress) -> None:
         for proc in reversed(self.processes):
             if proc.process and proc.process.poll() is None:
                 proc.process.send_signal(signal.SIGTERM)

@@ -74,6 +74,10 @@ class EmbeddedBroker:
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+            # its own session: a signal to the starter's process group (kill %1, timeout, a
+            # supervisor) must not stop the broker before the services that still use it;
+            # whoever started it stops it last
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while not port_open(self.host, self.port):
