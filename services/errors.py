@@ -47,6 +47,10 @@ class MeshApiError(MeshError):
         self.status = status
 
 
+class MeshAlreadyRunning(MeshError):
+    """Another process runs (or is starting) the whole mesh from this home."""
+
+
 class DemoFailed(MeshError):
     """The demo could not complete; the message says which step and where the logs are."""
 

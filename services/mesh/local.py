@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import signal
 import subprocess
@@ -13,12 +14,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import httpx
 
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.keys import KeyStore, SigningSettings, warn_insecure
-from services.errors import BrokerUnavailableError, MeshError
+from services.errors import BrokerUnavailableError, MeshAlreadyRunning, MeshError
 from services.registry import SERVICES, ServiceInfo
 from services.runtime.control import ControlSettings
 from services.runtime.embedded_broker import EmbeddedBroker
@@ -52,6 +54,28 @@ class ServiceProcess:
         except httpx.HTTPError:
             return "starting"
         return "healthy" if response.status_code < 300 else "unhealthy"
+
+
+def hold_mesh_lock(home: Path) -> IO[str]:
+    """An exclusive lock on ``home/mesh.lock`` for as long as the returned file stays open;
+    :class:`MeshAlreadyRunning` naming the holder when another process has it."""
+    home.mkdir(parents=True, exist_ok=True)
+    handle = open(home / "mesh.lock", "a+")  # noqa: SIM115 - held for the mesh's life
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise MeshAlreadyRunning(
+            f"a mesh is already running or starting from {home} (pid {holder}); use it, or stop "
+            "it first ('bentomesh status' shows it)"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
 
 
 @contextmanager
@@ -107,6 +131,7 @@ class LocalMesh:
         self.broker: EmbeddedBroker | None = None
         self.processes: list[ServiceProcess] = []
         self.log_dir = self.runtime.home / "logs"
+        self._lock: IO[str] | None = None
 
     @property
     def broker_is_embedded(self) -> bool:
@@ -114,6 +139,8 @@ class LocalMesh:
 
     def start(self, progress: Progress = lambda _: None, *, timeout: float = 60.0) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        if self.services == SERVICES:  # the whole mesh: one per home, even while starting
+            self._lock = hold_mesh_lock(self.runtime.home)
         host, port = _split_bootstrap(self.kafka.bootstrap_servers)
         if port_open(host, port):
             progress(f"broker: using the one at {self.kafka.bootstrap_servers}")
@@ -215,6 +242,9 @@ class LocalMesh:
             self.broker.stop()
             self.broker = None
             progress("broker: stopped")
+        if self._lock is not None:
+            self._lock.close()  # releases the lock
+            self._lock = None
 
     def __enter__(self) -> LocalMesh:
         self.start()

@@ -53,3 +53,18 @@ def test_two_active_deployments_of_one_model_are_a_failure(tmp_path: Path) -> No
     code, findings = _doctor(tmp_path)
     assert code == 1
     assert any("churn has 2 active rows" in f["detail"] for f in findings)
+
+
+def test_one_whole_mesh_per_home_even_while_it_starts(tmp_path: Path) -> None:
+    import os
+
+    import pytest
+
+    from services.errors import MeshAlreadyRunning
+    from services.mesh.local import hold_mesh_lock
+
+    first = hold_mesh_lock(tmp_path)
+    with pytest.raises(MeshAlreadyRunning, match=f"pid {os.getpid()}"):
+        hold_mesh_lock(tmp_path)  # `bentomesh deploy` while `bentomesh up` starts
+    first.close()  # the first mesh stopped (or its process died: the kernel drops the lock)
+    hold_mesh_lock(tmp_path).close()

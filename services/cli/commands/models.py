@@ -14,7 +14,7 @@ from bentomesh_contracts.kafka import KafkaSettings
 from services.cli.console import ExitCode, console, err, fail, progress_printer, stop_on_sigterm
 from services.cli.failures import kafka_cause
 from services.cli.options import Registration, RuntimeChoice, RuntimeOpt, registration_options
-from services.errors import MeshError
+from services.errors import MeshAlreadyRunning, MeshError
 
 app = typer.Typer()
 
@@ -136,11 +136,20 @@ def deploy(
         try:
             with err.status("starting the embedded mesh") as status:
                 mesh.start(progress_printer(status, err))
+        except MeshAlreadyRunning as exc:  # `bentomesh up` is starting it: wait, use it
+            mesh = None
+            with err.status(f"{exc}; waiting for it"):
+                deadline = time.monotonic() + 180
+                while not client.deployer_running():
+                    if time.monotonic() > deadline:
+                        fail(f"{exc}, and its deployer did not answer within 180 s")
+                    time.sleep(0.5)
         except MeshError as exc:
             mesh.stop()
             fail(str(exc))
-        deployer = next(p.url for p in mesh.processes if p.info.name == "deployer")
-        client = MeshClient(ClientSettings(deployer_url=deployer))
+        if mesh is not None:
+            deployer = next(p.url for p in mesh.processes if p.info.name == "deployer")
+            client = MeshClient(ClientSettings(deployer_url=deployer))
 
     name, version = registration.name, registration.version
     try:
