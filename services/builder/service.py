@@ -11,7 +11,7 @@ from bentomesh_contracts.events import BentoBuilt, ImageReady
 from services.builder.backend import choose_backend, docker_available
 from services.builder.settings import BuilderSettings
 from services.errors import EngineUnavailable
-from services.runtime.bento_store import stored_bento
+from services.runtime.bento_store import own_bento, stored_bento
 from services.runtime.engine import engine_unreachable
 from services.runtime.stage import StageSpec
 
@@ -53,6 +53,7 @@ def builder_stage(
         logger.info(
             "%s: backend %s (engine %s)", event.subject, backend, "up" if engine else "unreachable"
         )
+        own_bento(built.model_name, built.model_version, built.bento_tag)
         if backend == "process":
             await asyncio.to_thread(stored_bento, built.bento_tag)  # the packager's, by tag
             return process_image(built)

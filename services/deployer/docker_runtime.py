@@ -11,6 +11,7 @@ from services.deployer.runtimes import Started, http_ready, owner_id
 from services.deployer.settings import DeployerSettings
 from services.deployer.state import Deployment
 from services.errors import NotBuiltHere, NotReadyError
+from services.runtime.bento_store import own_bento
 from services.runtime.ports import free_port
 
 SERVICE_PORT = 3000
@@ -49,6 +50,7 @@ class DockerRuntime:
         pulled), tagged under the image prefix and labelled with the bento it was built from."""
         import docker.errors
 
+        own_bento(image.model_name, image.model_version, image.bento_tag)
         digest = image.image_digest or ""
         if not digest.startswith("sha256:"):
             raise NotBuiltHere(

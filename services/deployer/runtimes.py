@@ -21,7 +21,7 @@ from bentomesh_contracts.events import ImageReady
 from services.deployer.state import Deployment
 from services.errors import NotReadyError
 from services.runtime.bento_server import LocalBentoServer
-from services.runtime.bento_store import stored_bento
+from services.runtime.bento_store import own_bento, stored_bento
 from services.runtime.ports import free_port
 
 OWNER_ENV = "BENTOMESH_DEPLOYER_OWNER"
@@ -124,6 +124,7 @@ class ProcessRuntime:
         return self.log_dir / f"{deployment_id}.log"
 
     def pinned(self, image: ImageReady) -> str:
+        own_bento(image.model_name, image.model_version, image.bento_tag)
         stored_bento(image.bento_tag)
         return image.bento_tag
 

@@ -29,3 +29,12 @@ def stored_bento(tag: str) -> Path:
     if not (path / "bento.yaml").is_file():
         raise NotBuiltHere(f"bento {tag} is not in this machine's store ({path.parent})")
     return path
+
+
+def own_bento(model_name: str, model_version: str, tag: str) -> None:
+    """The packager builds ``<model>:<version>``: an event naming another bento for a model
+    (another model's, another version's) is refused."""
+    if tag != f"{model_name}:{model_version}":
+        raise NotBuiltHere(
+            f"{model_name}:{model_version} names bento {tag!r}, not its own; nothing is run"
+        )

@@ -201,3 +201,64 @@ def test_a_stopped_container_is_restarted_by_supervision(mesh: LocalMesh, engine
             break
         time.sleep(1)
     assert response.status_code == 200, response.text
+
+
+async def test_an_image_the_builder_did_not_build_is_never_run(
+    mesh: LocalMesh, kafka: KafkaSettings, engine: Any
+) -> None:
+    """Signed by the builder's key but naming the base image (on the engine, not under the
+    prefix) or an id the engine lacks: refused before any container is created or image pulled."""
+    from bentomesh_contracts import ImageReady, follow_up
+    from bentomesh_contracts.events import DeploymentPrefs
+
+    base = engine.images.get("bentomesh/python:3.11").id
+    cause = new_chain(register_case_for(MODEL, "outside"), source="test")
+    images = [
+        follow_up(
+            cause,
+            ImageReady(
+                model_name=MODEL,
+                model_version="outside",
+                bento_tag=f"{MODEL}:outside",
+                backend="docker",
+                image_ref=f"bentomesh/{MODEL}:outside",
+                image_digest=digest,
+                size_bytes=1,
+                build_seconds=0.0,
+                deployment=DeploymentPrefs(runtime="docker"),
+            ),
+            source="bentomesh/builder",
+            key=digest,
+        )
+        for digest in (base, "sha256:" + "e" * 64)
+    ]
+    before = {c.id for c in engine.containers.list(all=True)}
+    async with Collector(kafka) as collector:
+        for image in images:
+            await send_signed(image, kafka)
+        reasons = [
+            (
+                await collector.wait_for(
+                    lambda e, i=image: e.causationid == i.id, topic=topics.STAGE_FAILED
+                )
+            ).data
+            for image in images
+        ]
+    assert [r.error_type for r in reasons] == ["NotBuiltHere", "NotBuiltHere"]
+    assert "not tagged" in reasons[0].reason
+    assert "never pulled" in reasons[1].reason
+    assert {c.id for c in engine.containers.list(all=True)} == before
+
+
+def register_case_for(model: str, version: str) -> Any:
+    from bentomesh_contracts import ModelRegistered
+    from bentomesh_contracts.features import Feature
+
+    return ModelRegistered(
+        model_name=model,
+        model_version=version,
+        task="classification",
+        artifact_uri="/x",
+        artifact_sha256="a" * 64,
+        features=[Feature(name="x")],
+    )

@@ -180,16 +180,23 @@ async def test_a_forged_image_ready_runs_nothing(guarded: KafkaSettings, tmp_pat
     imported = ATTACKER.sign(image("evil_module:Service"))
     # signed by the real builder, but naming a bento this machine never built: still refused
     not_built = image("victim:9")
+    anothers = image("sklearn-classifier:1")  # another model's bento, signed by the builder
     async with Collector(guarded) as collector:
         await send_event(unsigned, guarded)
         await send_event(imported, guarded)
         await send_signed(not_built, guarded)
+        await send_signed(anothers, guarded)
         await _refused(collector, unsigned, stage="deployer")
         await _refused(collector, imported, stage="deployer")
         failed = await collector.wait_for(
             lambda e: e.causationid == not_built.id, topic=topics.STAGE_FAILED, timeout=60
         )
+        other = await collector.wait_for(
+            lambda e: e.causationid == anothers.id, topic=topics.STAGE_FAILED, timeout=60
+        )
     assert failed.data.error_type == "NotBuiltHere", failed.data.reason
+    assert other.data.error_type == "NotBuiltHere"
+    assert "not its own" in other.data.reason
     assert not collector.events(topics.DEPLOYED)
     assert not _serving(str(evil))
     assert not _serving("evil_module:Service")

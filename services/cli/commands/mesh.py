@@ -126,6 +126,7 @@ def ui(
 ) -> None:
     """The status page of a running mesh (served by the monitor at BENTOMESH_MONITOR_URL)."""
     import webbrowser
+    from urllib.parse import urlsplit
 
     import httpx
 
@@ -140,12 +141,17 @@ def ui(
             f"no monitor at {base} ({exc}); start the mesh with `bentomesh up`",
             ExitCode.UNREACHABLE,
         )
+    page = f"{base}/ui"
+    host = urlsplit(base).hostname or ""
+    token = client.headers.get("Authorization", "").removeprefix("Bearer ")
+    if token and host not in ("127.0.0.1", "localhost", "::1"):
+        page += f"#token={token}"  # the API wants it from beyond loopback; a fragment stays local
     console.print(
-        f"{base}/ui  ({len(state['deployments'])} deployments, {len(state['chains'])} chains)",
+        f"{page}  ({len(state['deployments'])} deployments, {len(state['chains'])} chains)",
         markup=False,
     )
     if open_browser:
-        webbrowser.open(f"{base}/ui")
+        webbrowser.open(page)
 
 
 @app.command()

@@ -134,6 +134,7 @@ async def test_engine_away_during_a_deploy_ends_in_one_retryable_failure(
         bento_tag="outage-model:1",
         backend="docker",
         image_ref="bentomesh/outage-model:1",  # never pulled: the engine is gone before that
+        image_digest="sha256:" + "0" * 64,  # as the builder records it
         size_bytes=0,
         build_seconds=0.0,
         deployment=DeploymentPrefs(),
@@ -154,8 +155,8 @@ async def test_engine_away_during_a_deploy_ends_in_one_retryable_failure(
             0,
             max(0, len({e.id for e in again}) - 1),
             0.0,
-            f"one retryable StageFailed; deployer alive; {len(attempts)} attempts recorded, "
-            "all failed, none left starting",
+            f"one retryable StageFailed; deployer alive; {len(attempts)} attempts recorded "
+            "(the image is checked on the engine before a row is written), none left starting",
         )
     )
     assert failed.data.retryable
@@ -163,6 +164,5 @@ async def test_engine_away_during_a_deploy_ends_in_one_retryable_failure(
     assert "gave up after 4 attempts" in failed.data.reason
     assert len({e.id for e in again}) == 1
     assert deployed == []
-    assert attempts
-    assert {r["status"] for r in attempts} == {"failed"}
+    assert {r["status"] for r in attempts} <= {"failed"}  # none left starting
     assert _alive(rig, "deployer")
