@@ -59,8 +59,16 @@ def test_broker_down_is_exit_3_naming_the_address() -> None:
 
 def test_register_with_the_broker_down_is_exit_3(model: Path) -> None:
     down = f"127.0.0.1:{free_port()}"
-    result = bentomesh(*register_args(model), BENTOMESH_KAFKA_BOOTSTRAP_SERVERS=down)
+    home = os.environ["BENTOMESH_HOME"]  # the session's, with its signing keys
+    result = bentomesh(
+        *register_args(model), BENTOMESH_KAFKA_BOOTSTRAP_SERVERS=down, BENTOMESH_HOME=home
+    )
     one_sentence(result, 3, "could not publish", down)
+
+
+def test_register_without_a_signing_key_says_how_to_make_one(model: Path, tmp_path: Path) -> None:
+    result = bentomesh(*register_args(model), BENTOMESH_HOME=str(tmp_path / "empty"))
+    one_sentence(result, 1, "no signing key for the cli", "bentomesh keys init")
 
 
 def test_a_bad_setting_names_the_variable() -> None:
