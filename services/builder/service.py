@@ -65,4 +65,9 @@ def builder_stage(
                 raise EngineUnavailable(f"Docker engine went away during the build: {exc}") from exc
             raise
 
-    return StageSpec.of("builder", handle, concurrency=settings.build_concurrency)
+    return StageSpec.of(
+        "builder",
+        handle,
+        concurrency=settings.build_concurrency,
+        longest_s=settings.build_timeout_s,
+    )

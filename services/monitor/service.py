@@ -29,8 +29,8 @@ from services.monitor.checker import Target
 from services.monitor.monitor import HealthMonitor
 from services.monitor.outbox import Outbox
 from services.monitor.rules import AlertBook
+from services.runtime.dead_letter import dead_letter
 from services.runtime.history import read_topic
-from services.runtime.stage import dead_letter
 from services.runtime.trust import Trust, verified
 from services.status.chains import ChainBook
 

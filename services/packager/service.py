@@ -39,4 +39,9 @@ def packager_stage(
         )
         return result.built
 
-    return StageSpec.of("packager", handle, concurrency=settings.build_concurrency)
+    return StageSpec.of(
+        "packager",
+        handle,
+        concurrency=settings.build_concurrency,
+        longest_s=settings.build_timeout_s + 120.0,  # the build, and loading and probing
+    )

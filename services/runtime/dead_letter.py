@@ -6,8 +6,17 @@ mesh adds travels in headers prefixed ``bentomesh-dlq-``.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+
+from bentomesh_contracts import topics
+from bentomesh_contracts.errors import EventDecodeError
+
+logger = logging.getLogger("bentomesh.stage")
 
 HEADER_PREFIX = "bentomesh-dlq-"
 
@@ -50,3 +59,28 @@ def dlq_headers(headers: list[tuple[str, bytes]] | dict[str, str]) -> dict[str, 
             text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
             out[key.removeprefix(HEADER_PREFIX)] = text
     return out
+
+
+async def dead_letter(
+    broker: KafkaBroker, record: Any, raw: bytes, error: EventDecodeError, *, service: str
+) -> None:
+    """Send the original bytes of ``record`` to the dead-letter topic with the reason."""
+    letter = DeadLetter(
+        value=raw,
+        key=getattr(record, "key", None),
+        reason=error.reason,
+        field=error.field,
+        service=service,
+        source_topic=getattr(record, "topic", "?"),
+        source_partition=int(getattr(record, "partition", -1)),
+        source_offset=int(getattr(record, "offset", -1)),
+    )
+    logger.warning(
+        "%s: dead-lettered %s[%s]@%s: %s",
+        service,
+        letter.source_topic,
+        letter.source_partition,
+        letter.source_offset,
+        letter.reason,
+    )
+    await broker.publish(letter.value, topics.DEAD_LETTER, key=letter.key, headers=letter.headers())

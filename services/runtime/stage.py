@@ -35,7 +35,7 @@ from bentomesh_contracts.errors import EventDecodeError
 from bentomesh_contracts.events import EventData, Stage, StageFailed
 from bentomesh_contracts.pipeline import stage as pipeline_stage
 from services.errors import StageError, Unauthorized
-from services.runtime.dead_letter import DeadLetter
+from services.runtime.dead_letter import dead_letter
 from services.runtime.metrics import StageMetrics
 from services.runtime.retry import RetryPolicy, with_retries
 from services.runtime.settings import RuntimeSettings
@@ -60,6 +60,10 @@ class StageSpec(Generic[InT, OutT]):
     # Events handled at once. Above 1, FastStream runs that many consumers in the group, each
     # over its own partitions: one model's events (one key, one partition) stay in order.
     concurrency: int = 1
+    # The longest one handler call may take (a build's timeout): the consumer's poll interval
+    # covers it with every retry, so a long build never triggers a rebalance that hands the
+    # same event to a second consumer while the first is still working on it.
+    longest_s: float = 0.0
 
     @property
     def source(self) -> str:
@@ -72,11 +76,14 @@ class StageSpec(Generic[InT, OutT]):
         handler: Callable[[CloudEvent[Any]], Awaitable[Any]],
         *,
         concurrency: int = 1,
+        longest_s: float = 0.0,
     ) -> StageSpec[Any, Any]:
         """The spec of pipeline stage ``name``: what it consumes and produces comes from
         :data:`~bentomesh_contracts.pipeline.PIPELINE`, the one place that says so."""
         entry = pipeline_stage(name)
-        return StageSpec[Any, Any](name, entry.consumes, entry.produces, handler, concurrency)
+        return StageSpec[Any, Any](
+            name, entry.consumes, entry.produces, handler, concurrency, longest_s
+        )
 
 
 async def json_body(message: Any) -> Any:
@@ -199,29 +206,12 @@ class _OutcomeMiddleware(BaseMiddleware):
         await dead_letter(self.broker_ref(), record, raw, error, service=self.spec.stage)
 
 
-async def dead_letter(
-    broker: KafkaBroker, record: Any, raw: bytes, error: EventDecodeError, *, service: str
-) -> None:
-    """Send the original bytes of ``record`` to the dead-letter topic with the reason."""
-    letter = DeadLetter(
-        value=raw,
-        key=getattr(record, "key", None),
-        reason=error.reason,
-        field=error.field,
-        service=service,
-        source_topic=getattr(record, "topic", "?"),
-        source_partition=int(getattr(record, "partition", -1)),
-        source_offset=int(getattr(record, "offset", -1)),
-    )
-    logger.warning(
-        "%s: dead-lettered %s[%s]@%s: %s",
-        service,
-        letter.source_topic,
-        letter.source_partition,
-        letter.source_offset,
-        letter.reason,
-    )
-    await broker.publish(letter.value, topics.DEAD_LETTER, key=letter.key, headers=letter.headers())
+def poll_interval_ms(spec: StageSpec[Any, Any], settings: RuntimeSettings) -> int:
+    """The consumer's max poll interval: the setting, or longer when one event's handling
+    (every retry included) may take longer."""
+    attempts = settings.retry_attempts
+    budget_s = (spec.longest_s + settings.retry_cap_s) * attempts + 60.0
+    return max(settings.max_poll_interval_ms, int(budget_s * 1000))
 
 
 def stage_router(
@@ -251,7 +241,7 @@ def stage_router(
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         session_timeout_ms=settings.session_timeout_ms,
         heartbeat_interval_ms=settings.heartbeat_interval_ms,
-        max_poll_interval_ms=settings.max_poll_interval_ms,
+        max_poll_interval_ms=poll_interval_ms(spec, settings),
         max_workers=spec.concurrency,
         title=f"{spec.stage}:{spec.consumes.__name__}",
         description=(spec.consumes.__doc__ or "").strip(),

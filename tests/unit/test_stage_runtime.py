@@ -141,3 +141,19 @@ async def test_unreadable_record_is_dead_lettered_with_reason(
     assert headers["service"] == "packager"
     assert headers["source-topic"] == topics.MODEL_REGISTERED
     assert [e.data.model_version for e in seen["built"]] == ["2"]
+
+
+def test_a_long_build_never_outlasts_the_poll_interval() -> None:
+    """The builder may build for 30 minutes (and retry): its consumer must not be declared dead
+    meanwhile, or a rebalance hands the same event to a second consumer."""
+    from services.builder.service import builder_stage
+    from services.builder.settings import BuilderSettings
+    from services.runtime.settings import RuntimeSettings
+    from services.runtime.stage import poll_interval_ms
+
+    runtime = RuntimeSettings()
+    spec = builder_stage(BuilderSettings(build_timeout_s=1800))
+    interval_s = poll_interval_ms(spec, runtime) / 1000
+    assert interval_s >= 1800 * runtime.retry_attempts
+    quick = StageSpec("packager", ModelRegistered, BentoBuilt, fake_packager)
+    assert poll_interval_ms(quick, runtime) == runtime.max_poll_interval_ms
