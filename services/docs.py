@@ -19,12 +19,14 @@ from services.mesh.client import ClientSettings
 from services.monitor.rules import DEFAULT_RULES, METRICS
 from services.monitor.settings import MonitorSettings
 from services.packager.settings import PackagerSettings
+from services.runtime.control import ControlSettings
 from services.runtime.settings import RuntimeSettings
 
 SETTINGS: tuple[tuple[str, type[BaseSettings]], ...] = (
     ("Kafka (every service and the CLI)", KafkaSettings),
     ("Signed events (every producer and consumer, the CLI)", SigningSettings),
     ("Every service", RuntimeSettings),
+    ("Control plane (deployer and monitor APIs, the CLI)", ControlSettings),
     ("Packager", PackagerSettings),
     ("Builder", BuilderSettings),
     ("Deployer", DeployerSettings),
