@@ -89,6 +89,19 @@ class Listener:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
+def _attacker_registration(model: str, version: str) -> Any:
+    """The start of a chain an attacker makes up (unsigned; only its lineage is used)."""
+    data = ModelRegistered(
+        model_name=model,
+        model_version=version,
+        task="classification",
+        artifact_uri="/x",
+        artifact_sha256="a" * 64,
+        features=[Feature(name="x")],
+    )
+    return new_chain(data, source="attacker")
+
+
 def _serving(argument: str) -> bool:
     for process in psutil.process_iter(["cmdline"]):
         if argument in " ".join(process.info["cmdline"] or []):
@@ -149,17 +162,7 @@ async def test_a_rotated_training_key_is_taken_up_without_a_restart(
 
 
 async def test_a_forged_image_ready_runs_nothing(guarded: KafkaSettings, tmp_path: Path) -> None:
-    cause = new_chain(
-        ModelRegistered(
-            model_name="victim",
-            model_version="9",
-            task="classification",
-            artifact_uri="/x",
-            artifact_sha256="a" * 64,
-            features=[Feature(name="x")],
-        ),
-        source="attacker",
-    )
+    cause = _attacker_registration("victim", "9")
     evil = tmp_path / "evil_bento"
     evil.mkdir()
 
@@ -203,17 +206,7 @@ async def test_a_forged_image_ready_runs_nothing(guarded: KafkaSettings, tmp_pat
 
 
 async def test_a_forged_bento_built_copies_nothing(guarded: KafkaSettings) -> None:
-    cause = new_chain(
-        ModelRegistered(
-            model_name="victim",
-            model_version="10",
-            task="classification",
-            artifact_uri="/x",
-            artifact_sha256="a" * 64,
-            features=[Feature(name="x")],
-        ),
-        source="attacker",
-    )
+    cause = _attacker_registration("victim", "10")
     forged = follow_up(
         cause,
         BentoBuilt(
@@ -240,17 +233,7 @@ async def test_a_forged_bento_built_copies_nothing(guarded: KafkaSettings) -> No
 
 async def test_a_forged_deployed_is_never_fetched(guarded: KafkaSettings) -> None:
     listener = Listener()
-    cause = new_chain(
-        ModelRegistered(
-            model_name="decoy",
-            model_version="1",
-            task="classification",
-            artifact_uri="/x",
-            artifact_sha256="a" * 64,
-            features=[Feature(name="x")],
-        ),
-        source="attacker",
-    )
+    cause = _attacker_registration("decoy", "1")
 
     def deployed(deployment_id: str) -> Any:
         data = Deployed(
