@@ -136,16 +136,18 @@ async def test_builder_app_hands_over_the_bento_when_no_engine_answers(
     assert builds == []
 
 
-async def test_deployer_app_deploys_through_its_runtime_seam(tmp_path: Path) -> None:
-    runtime = MemoryRuntime()
+def deployer_app(tmp_path: Path, runtime: MemoryRuntime) -> Any:
+    """The deployer service on an in-memory runtime (its store a real SQLite file)."""
     deployer = Deployer(
         DeploymentStore(tmp_path / "state.db"),
         {"process": runtime},
         RolloutSettings(ready_timeout_s=1, drain_s=0),
     )
-    app = create_deployer(DeployerSettings(home=tmp_path), deployer=deployer)
-    seen = collect(app.broker, topics.DEPLOYED)
-    image = ImageReady(
+    return create_deployer(DeployerSettings(home=tmp_path), deployer=deployer)
+
+
+def churn_image() -> ImageReady:
+    return ImageReady(
         model_name="churn",
         model_version="1",
         bento_tag="churn:1",
@@ -154,6 +156,13 @@ async def test_deployer_app_deploys_through_its_runtime_seam(tmp_path: Path) -> 
         build_seconds=0.0,
         deployment=DeploymentPrefs(runtime="process"),
     )
+
+
+async def test_deployer_app_deploys_through_its_runtime_seam(tmp_path: Path) -> None:
+    runtime = MemoryRuntime()
+    app = deployer_app(tmp_path, runtime)
+    seen = collect(app.broker, topics.DEPLOYED)
+    image = churn_image()
     cause = signed_as("builder", follow_up(registration(), image, source="bentomesh/builder"))
     async with TestKafkaBroker(app.broker) as broker:
         await broker.publish(encode(cause), topics.IMAGE_READY)
@@ -166,24 +175,11 @@ async def test_deployer_app_deploys_through_its_runtime_seam(tmp_path: Path) -> 
 
 async def test_deployer_app_acts_only_on_what_the_builder_signed(tmp_path: Path) -> None:
     runtime = MemoryRuntime()
-    deployer = Deployer(
-        DeploymentStore(tmp_path / "state.db"),
-        {"process": runtime},
-        RolloutSettings(ready_timeout_s=1, drain_s=0),
-    )
-    app = create_deployer(DeployerSettings(home=tmp_path), deployer=deployer)
+    app = deployer_app(tmp_path, runtime)
     seen = collect(app.broker, topics.DEPLOYED, topics.STAGE_FAILED)
     letters: list[Any] = []
     app.broker.subscriber(topics.DEAD_LETTER)(lambda msg: letters.append(msg))
-    image = ImageReady(
-        model_name="churn",
-        model_version="1",
-        bento_tag="churn:1",
-        backend="process",
-        size_bytes=1,
-        build_seconds=0.0,
-        deployment=DeploymentPrefs(runtime="process"),
-    )
+    image = churn_image()
     forged = follow_up(registration(), image, source="bentomesh/builder")
     by_packager = forged.model_copy(
         update={"signature": SigningSettings().keys.signer("packager").signature_of(encode(forged))}

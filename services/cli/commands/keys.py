@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from services.cli.console import console
+
+if TYPE_CHECKING:
+    from bentomesh_contracts.keys import KeyStore
 
 keys_app = typer.Typer(
     help="Signing keys (one per producer) and the control-plane token.", no_args_is_help=True
@@ -21,8 +24,8 @@ DirOpt = Annotated[
 ]
 
 
-def _store(directory: Path | None):  # type: ignore[no-untyped-def]
-    from bentomesh_contracts.keys import KeyStore, SigningSettings
+def _store(directory: Path | None) -> KeyStore:
+    from bentomesh_contracts.keys import KeyStore, SigningSettings  # cryptography: when used
 
     return KeyStore(directory) if directory is not None else SigningSettings().keys
 
