@@ -20,10 +20,13 @@ import httpx
 
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.keys import KeyStore, SigningSettings, warn_insecure
+from bentomesh_contracts.topics import ALL_TOPICS
 from services.errors import BrokerUnavailableError, MeshAlreadyRunning, MeshError
 from services.registry import SERVICES, ServiceInfo
 from services.runtime.control import ControlSettings
 from services.runtime.embedded_broker import EmbeddedBroker
+from services.runtime.journal import Journal
+from services.runtime.journal_kafka import Recorder, restore
 from services.runtime.logs import rotated
 from services.runtime.ports import free_port, port_open
 from services.runtime.settings import RuntimeSettings
@@ -132,6 +135,7 @@ class LocalMesh:
         self.processes: list[ServiceProcess] = []
         self.log_dir = self.runtime.home / "logs"
         self._lock: IO[str] | None = None
+        self.recorder: Recorder | None = None
 
     @property
     def broker_is_embedded(self) -> bool:
@@ -152,8 +156,11 @@ class LocalMesh:
                 f"no broker answers at {self.kafka.bootstrap_servers}; start it or unset "
                 "BENTOMESH_KAFKA_BOOTSTRAP_SERVERS to use the embedded one"
             )
-        created = asyncio.run(ensure_topics(self.kafka, partitions=self.runtime.partitions))
-        progress(f"topics: {len(created)} created")
+        if self.broker is not None and self.runtime.journal:
+            self._restore_journal(progress)
+        else:
+            created = asyncio.run(ensure_topics(self.kafka, partitions=self.runtime.partitions))
+            progress(f"topics: {len(created)} created")
         keys = ensure_keys(progress)
         token = ControlSettings().ensure_token()
         self._env = {
@@ -177,6 +184,20 @@ class LocalMesh:
                 self._env["BENTOMESH_DEPLOYER_URL"] = proc.url
             progress(f"{info.name}: started (pid {proc.process.pid}, http {proc.url})")  # type: ignore[union-attr]
         self.wait_healthy(progress, timeout=timeout)
+
+    def _restore_journal(self, progress: Progress) -> None:
+        """The embedded broker starts empty: replay what the last run left in the journal, then
+        keep recording."""
+        journal = Journal(self.runtime.home / "journal")
+        restored = asyncio.run(
+            restore(self.kafka, journal, ALL_TOPICS, partitions=self.runtime.partitions)
+        )
+        if restored.records or restored.groups:
+            progress(
+                f"journal: replayed {restored.records} records and the offsets of "
+                f"{restored.groups} consumer groups from {journal.folder}"
+            )
+        self.recorder = Recorder(self.kafka, journal, restored.ends).start()
 
     def _spawn(self, proc: ServiceProcess) -> None:
         with open(rotated(proc.log_path), "ab") as log:
@@ -238,6 +259,10 @@ class LocalMesh:
                 proc.process.wait()
             progress(f"{proc.info.name}: stopped")
         self.processes.clear()
+        if self.recorder is not None:
+            self.recorder.stop()
+            progress(f"journal: {self.recorder.recorded} new records kept")
+            self.recorder = None
         if self.broker is not None:
             self.broker.stop()
             self.broker = None

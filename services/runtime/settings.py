@@ -31,6 +31,11 @@ class RuntimeSettings(BaseSettings):
     )
     http_host: str = Field(default="127.0.0.1", description="Bind address of /metrics, /healthz.")
     partitions: int = Field(default=3, ge=1, description="Partitions of each mesh topic.")
+    journal: bool = Field(
+        default=True,
+        description="Keep the embedded broker's topics and consumer offsets across restarts, "
+        "in HOME/journal (a real Kafka keeps its own).",
+    )
     session_timeout_ms: int = Field(
         default=6000, ge=1000, description="Consumer session timeout; groups form in about half."
     )
