@@ -13,6 +13,7 @@ from bentomesh_contracts.events import EventData
 from bentomesh_contracts.kafka import KafkaSettings
 from services.deployer.api import deployments_api
 from services.deployer.gateway import Gateway
+from services.deployer.replicas import Membership, ReplicaLock
 from services.deployer.rollout import Deployer, RolloutSettings
 from services.deployer.runtimes import ProcessRuntime, Runtime, owner_id
 from services.deployer.service import deployer_stage
@@ -47,6 +48,7 @@ def create_deployer(settings: DeployerSettings) -> Deployer:
         runtimes,
         RolloutSettings(ready_timeout_s=settings.ready_timeout_s, drain_s=settings.drain_s),
         late_runtimes=late,
+        lock=ReplicaLock(settings.db_path().with_suffix(".lock")),
     )
 
 
@@ -62,6 +64,7 @@ def create_app(
     deployer = deployer or create_deployer(settings)
     spec = deployer_stage(deployer, settings)
     gateway = Gateway(deployer.store, max_body_bytes=settings.max_body_bytes)
+    members: list[Membership] = []
     supervision: list[asyncio.Task[None]] = []
 
     async def supervise_forever() -> None:
@@ -73,6 +76,7 @@ def create_app(
                 logger.exception("supervision failed")
 
     async def on_startup() -> None:
+        members.append(Membership(settings.db_path().with_suffix(".replicas")))
         await asyncio.to_thread(deployer.reconcile)
         supervision.append(asyncio.create_task(supervise_forever()))
 
@@ -82,8 +86,11 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await gateway.aclose()
-        if settings.stop_deployments_on_exit:
+        # the models outlive this replica while another one serves (and supervises) them
+        if settings.stop_deployments_on_exit and all(m.last_one() for m in members):
             await asyncio.to_thread(deployer.stop_all)
+        for member in members:
+            member.leave()
 
     trust = trust or Trust.load("deployer")
     app = create_stage_app(spec, kafka=kafka, trust=trust)

@@ -1,9 +1,8 @@
 """Blue/green replacement, rollback and supervision of deployments; no Kafka here.
 
-A new version is started beside the old one; only when it answers ``/readyz`` does the model's
-stable endpoint (the gateway, which reads the store) switch to it, and only then is the old one
-stopped. A version that never becomes ready is removed and the old one keeps serving. Repeating a
-request (a redelivered event) returns the deployment it already made.
+A new version starts beside the old one; when it answers ``/readyz`` the model's stable endpoint
+(the gateway, which reads the store) switches to it, then the old one stops. A version never
+ready is removed and the old one keeps serving. A repeated request returns what it already made.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from bentomesh_contracts.events import Deployed, ImageReady
@@ -47,15 +47,15 @@ class Deployer:
         settings: RolloutSettings | None = None,
         *,
         late_runtimes: Mapping[str, Callable[[], Runtime]] | None = None,
+        lock: AbstractContextManager[object] | None = None,
     ) -> None:
         self.store = store
         self.runtimes = dict(runtimes)
         # runtimes that could not be created at start (engine down): tried again when needed
         self.late_runtimes = dict(late_runtimes or {})
         self.settings = settings or RolloutSettings()
-        # deploy, rollback and supervision change what runs: one at a time, so supervision never
-        # restarts a version that a rollout is stopping
-        self._lock = threading.RLock()
+        # deploy, rollback, supervision: one at a time (across replicas: a ReplicaLock)
+        self._lock = lock or threading.RLock()
 
     def runtime(self, name: str) -> Runtime:
         if name not in self.runtimes and name in self.late_runtimes:

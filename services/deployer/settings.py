@@ -19,7 +19,8 @@ class DeployerSettings(BaseSettings):
     drain_s: float = Field(default=1.0, description="Grace before the replaced version stops.")
     supervise_interval_s: float = Field(default=5.0, description="How often deaths are checked.")
     stop_deployments_on_exit: bool = Field(
-        default=False, description="Stop model processes when the deployer stops (bentomesh up)."
+        default=False,
+        description="Stop model processes when the last deployer replica stops (bentomesh up).",
     )
     docker_host: str | None = Field(default=None, description="Docker engine URL.")
     public_host: str = Field(default="127.0.0.1", description="Host in endpoint URLs.")

@@ -352,3 +352,80 @@ def test_model_server_that_crashes_is_restarted_once_and_alerted(
     )
     assert len(firing) == 1
     assert_servers_match_state(chaos)
+
+
+@pytest.mark.timeout(1500)
+def test_replicas_added_and_killed_mid_stream_give_one_outcome_per_registration(
+    chaos: ChaosMesh, matrix: list[FaultRow]
+) -> None:
+    """A second replica of each stage (one consumer group each) before 20 registrations; while
+    they flow, the first replica of each is killed (-9, not restarted) and a third is added.
+    Rebalances hand events that one replica is still working on to another: each registration
+    still ends in exactly one ``Deployed`` id and no ``StageFailed``."""
+    stages = tuple(s for s in SERVICES if s.name in ("packager", "builder", "deployer"))
+
+    def replica(info: Any) -> LocalMesh:
+        mesh = LocalMesh(
+            chaos.kafka,
+            chaos.mesh.runtime,
+            services=(info,),
+            free_ports=True,
+            extra_env=chaos.mesh.extra_env,
+        )
+        mesh.start(timeout=180)
+        return mesh
+
+    replicas = [replica(info) for info in stages]
+    chains = registrations(chaos, range(10, 15))
+    errors: list[BaseException] = []
+    recoveries: list[float] = []
+
+    def churn() -> None:
+        try:
+            time.sleep(6)
+            for info in stages:  # the first replicas die in the middle of their work
+                os.kill(chaos.pid(info.name), signal.SIGKILL)
+            time.sleep(4)
+            for info in stages:
+                started = time.monotonic()
+                replicas.append(replica(info))
+                recoveries.append(time.monotonic() - started)
+        except BaseException as exc:  # surfaced in the test thread below
+            errors.append(exc)
+
+    async def run() -> Outcome:
+        async with Collector(chaos.kafka) as collector:
+            for event in chains:
+                await send_signed(event, chaos.kafka)
+            changes = threading.Thread(target=churn, daemon=True)
+            changes.start()
+            await wait_all_final(collector, chains, limit=1200)
+            await asyncio.to_thread(changes.join, 600)
+            assert not errors, errors
+            await asyncio.sleep(3)
+            await collector.poll()
+            return await outcome_of(collector, chains)
+
+    try:
+        outcome = asyncio.run(run())
+    finally:
+        for mesh in replicas:
+            mesh.stop()
+        for info in stages:  # the module's mesh as the other tests expect it
+            chaos.mesh.restart(info.name, timeout=180)
+    matrix.append(
+        FaultRow(
+            "replicas: 2 per stage, 1 killed and 1 added mid-stream (each of 3)",
+            len(stages) * 2,
+            len(chains),
+            len(outcome.lost),
+            len(outcome.duplicated),
+            max(recoveries, default=0.0),
+            f"{outcome.redelivered_records} redelivered records (same id); "
+            f"{len(outcome.failed)} failed",
+        )
+    )
+    assert outcome.lost == []
+    assert outcome.duplicated == []
+    assert outcome.failed == []
+    assert_state_matches_reality(chaos, newest="14")
