@@ -99,7 +99,7 @@ def create_app(
 
     async def start_checks() -> None:
         try:
-            firing = await restore_alerts(kafka, monitor.book, trust.history_reader())
+            firing = await restore_alerts(kafka, monitor.book, trust.history_reader(), watch)
             logger.info("took up %d firing alerts from %s", firing, topics.HEALTH_ALERT)
         except Exception:
             logger.exception("could not read past alerts; starting with none firing")

@@ -51,6 +51,10 @@ class WatchSet:
         # 'resolved' alerts of retired deployments, and their causes, until flush() sends them
         self.pending: list[HealthAlert] = []
         self.retired: set[str] = set()
+        # the last firing alert of each (deployment, rule) taken up at start, and the chains
+        # of those resolved because their deployment had gone while the monitor was down
+        self.standing: dict[tuple[str, str], CloudEvent[HealthAlert]] = {}
+        self.alert_causes: dict[str, CloudEvent[HealthAlert]] = {}
 
     def apply(self, event: CloudEvent[Deployed]) -> None:
         data = event.data
@@ -98,12 +102,28 @@ class WatchSet:
         self.pending.extend(self.monitor.retire(deployment_id))
         self.retired.add(deployment_id)
 
+    def resolve_orphans(self, serving: set[str]) -> None:
+        """Alerts taken up as firing for deployments that stopped serving while the monitor was
+        down (replaced, removed): resolved now, following their own firing alert's chain."""
+        for (deployment_id, rule), event in self.standing.items():
+            gone = deployment_id not in serving and deployment_id not in self.causes
+            if gone and rule in self.monitor.book.firing(deployment_id):
+                self.monitor.book.restore(deployment_id, rule, False)
+                self.alert_causes[deployment_id] = event
+                self.retired.add(deployment_id)
+                message = f"{event.data.message} (no longer serving)"
+                self.pending.append(
+                    event.data.model_copy(update={"state": "resolved", "message": message})
+                )
+        self.standing.clear()
+
     async def flush(self) -> None:
         """Send the 'resolved' alerts of retired deployments, then forget their causes."""
         pending, self.pending = self.pending, []
         await self.monitor.dispatch(pending)
         for gone in self.retired - set(self.by_model.values()):
             self.causes.pop(gone, None)
+            self.alert_causes.pop(gone, None)
         self.retired.clear()
         self.write_targets()
 
@@ -129,7 +149,9 @@ class WatchSet:
         tmp.replace(self.targets_file)  # atomic: Prometheus never reads half a file
 
 
-async def restore_alerts(settings: KafkaSettings, book: AlertBook, trust: Trust) -> int:
+async def restore_alerts(
+    settings: KafkaSettings, book: AlertBook, trust: Trust, watch: WatchSet | None = None
+) -> int:
     """Take up the alert states this monitor (or an earlier run of it) announced: without them
     a restart would announce a standing outage as firing again, and never resolve one that
     ended while the monitor was down. Returns how many alerts are firing."""
@@ -137,10 +159,15 @@ async def restore_alerts(settings: KafkaSettings, book: AlertBook, trust: Trust)
         if not verified(trust, record.value):
             continue
         try:
-            alert = decode_as(record.value or b"", HealthAlert).data
+            event = decode_as(record.value or b"", HealthAlert)
         except EventDecodeError:
             continue
+        alert = event.data
         book.restore(alert.deployment_id, alert.rule, alert.state == "firing")
+        if watch is not None:
+            watch.standing.pop((alert.deployment_id, alert.rule), None)
+            if alert.state == "firing":
+                watch.standing[(alert.deployment_id, alert.rule)] = event
     return sum(1 for state in book.states.values() if state.firing)
 
 
@@ -149,7 +176,8 @@ def kafka_alert_handler(watch: WatchSet, trust: Trust, outbox: Outbox) -> Any:
     fixed) and queued: the outbox publishes it until the broker acknowledges it."""
 
     async def publish(alert: HealthAlert) -> None:
-        cause = watch.causes.get(alert.deployment_id)
+        cause: CloudEvent[Any] | None = watch.causes.get(alert.deployment_id)
+        cause = cause or watch.alert_causes.get(alert.deployment_id)
         if cause is None:
             return  # unwatched meanwhile
         key = f"{alert.rule}/{alert.state}/{time.time_ns()}"

@@ -68,6 +68,7 @@ class DeployerSync:
             if deployment_id not in active and deployment_id not in self.watch.retired:
                 logger.info("%s no longer serves at the deployer: retired", deployment_id)
                 self.watch.retire(deployment_id)
+        self.watch.resolve_orphans(set(active))
         await self.watch.flush()
         self.synced += 1
 

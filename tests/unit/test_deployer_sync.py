@@ -3,14 +3,19 @@ serves is retired and its firing alerts resolve (the deployer's API answered in 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 
+from bentomesh_contracts.codec import decode_as
+from bentomesh_contracts.envelope import new_chain
 from bentomesh_contracts.events import HealthAlert
 from services.monitor.monitor import HealthMonitor
-from services.monitor.service import WatchSet
+from services.monitor.outbox import Outbox
+from services.monitor.service import WatchSet, kafka_alert_handler
 from services.monitor.sync import DeployerSync
+from services.runtime.trust import Trust
 
 
 def _row(deployment_id: str, version: str, status: str = "active") -> dict[str, Any]:
@@ -50,3 +55,42 @@ async def test_the_watch_set_follows_the_deployer_and_retired_alerts_resolve() -
         "endpoint_down",
         "resolved",
     )
+
+
+async def test_an_alert_left_firing_for_a_deployment_gone_meanwhile_resolves_at_start() -> None:
+    """The monitor was down while d1 was replaced: its alert was taken up as firing, and d1
+    is watched by nobody; the first sync resolves it, on the firing alert's own chain."""
+    monitor = HealthMonitor()
+    watch = WatchSet(monitor)
+    queued: list[dict[str, Any]] = []
+    outbox = Outbox("kafka alerts", lambda item: asyncio.sleep(0))
+    outbox.put = queued.append  # type: ignore[method-assign]
+    monitor.add_alert_handler(kafka_alert_handler(watch, Trust.insecure("monitor"), outbox))
+    cause = new_chain(
+        HealthAlert(
+            deployment_id="d1",
+            model_name="churn",
+            model_version="1",
+            rule="endpoint_down",
+            severity="critical",
+            state="firing",
+            endpoint_url="http://127.0.0.1:1/d1",
+            message="endpoint down",
+        ),
+        source="bentomesh/monitor",
+    )
+    monitor.book.restore("d1", "endpoint_down", True)
+    watch.standing[("d1", "endpoint_down")] = cause
+    rows = [_row("d2", "2")]
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=rows))
+    async with httpx.AsyncClient(transport=transport) as client:
+        await DeployerSync(watch, "http://deployer", "t", 1.0).once(client)
+        [item] = queued
+        resolved = decode_as(item["value"], HealthAlert)
+        assert (resolved.data.deployment_id, resolved.data.state) == ("d1", "resolved")
+        assert resolved.chainid == cause.chainid
+        assert resolved.causationid == cause.id
+        assert monitor.book.firing("d1") == []
+        await DeployerSync(watch, "http://deployer", "t", 1.0).once(client)
+    assert len(queued) == 1  # resolved once
+    assert set(watch.alert_causes) == set()
