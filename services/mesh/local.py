@@ -190,7 +190,13 @@ class LocalMesh:
         keep recording."""
         journal = Journal(self.runtime.home / "journal")
         restored = asyncio.run(
-            restore(self.kafka, journal, ALL_TOPICS, partitions=self.runtime.partitions)
+            restore(
+                self.kafka,
+                journal,
+                ALL_TOPICS,
+                partitions=self.runtime.partitions,
+                retention_s=self.runtime.journal_retention_h * 3600,
+            )
         )
         if restored.records or restored.groups:
             progress(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -36,13 +37,16 @@ async def restore(
     topics: Iterable[str],
     *,
     partitions: int,
+    retention_s: float | None = None,
     progress: Progress = lambda _: None,
 ) -> Restored:
-    """Create the topics, replay every journaled record in order, commit each group's offsets
-    (translated to the offsets the replay gave), and rewrite the journal with those offsets."""
+    """Create the topics, replay every journaled record younger than ``retention_s`` in order,
+    commit each group's offsets (translated to the offsets the replay gave), and rewrite the
+    journal with what was kept and its new offsets."""
     counts = {**{topic: partitions for topic in topics}, **journal.topics()}
     await _create_topics(settings, counts)
-    records = list(journal.records())
+    everything = list(journal.records())
+    records = _retained(everything, retention_s)
     replayed = await _replay(settings, records, progress) if records else []
     old: dict[Partition, list[int]] = defaultdict(list)
     new: dict[Partition, list[int]] = defaultdict(list)
@@ -54,7 +58,7 @@ async def restore(
         for group, by in journal.offsets().items()
     }
     await _commit(settings, groups)
-    if replayed != records:
+    if replayed != everything:
         journal.rewrite(replayed)
     journal.save_offsets(groups)
     journal.save_topics(counts)
@@ -64,6 +68,13 @@ async def restore(
         for partition in range(count)
     }
     return Restored(records=len(records), groups=len(groups), ends=ends)
+
+
+def _retained(records: list[Record], retention_s: float | None) -> list[Record]:
+    if retention_s is None:
+        return records
+    cutoff_ms = (time.time() - retention_s) * 1000
+    return [r for r in records if r.timestamp_ms is None or r.timestamp_ms >= cutoff_ms]
 
 
 async def _create_topics(settings: KafkaSettings, counts: dict[str, int]) -> None:

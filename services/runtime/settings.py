@@ -36,6 +36,12 @@ class RuntimeSettings(BaseSettings):
         description="Keep the embedded broker's topics and consumer offsets across restarts, "
         "in HOME/journal (a real Kafka keeps its own).",
     )
+    journal_retention_h: float = Field(
+        default=168.0,
+        gt=0,
+        description="Records older than this are dropped from the journal at start, as Kafka's "
+        "default retention (7 days) would drop them.",
+    )
     session_timeout_ms: int = Field(
         default=6000, ge=1000, description="Consumer session timeout; groups form in about half."
     )

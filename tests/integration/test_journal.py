@@ -4,6 +4,7 @@ mesh its topics and its consumers' committed offsets back (real Tansu, stopped a
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -12,6 +13,7 @@ from bentomesh_contracts import topics
 from bentomesh_contracts.kafka import KafkaSettings
 from services.mesh.local import LocalMesh
 from services.runtime.history import read_topic
+from services.runtime.journal import Journal
 from services.runtime.ports import free_port
 from services.runtime.settings import RuntimeSettings
 
@@ -87,10 +89,7 @@ def test_a_restarted_mesh_keeps_its_topics_and_resumes_each_group_where_it_was(
     try:
         asyncio.run(_produce(mesh.kafka, 10, start=0))
         first_read = asyncio.run(_consume(mesh.kafka, "bentomesh-journal-test", 6))
-        history = [
-            (r.key, r.value, r.headers)
-            for r in asyncio.run(read_topic(mesh.kafka, topics.MODEL_REGISTERED))
-        ]
+        history = _kept(mesh.kafka)
     finally:
         mesh.stop()
     assert len(history) == 10
@@ -98,10 +97,7 @@ def test_a_restarted_mesh_keeps_its_topics_and_resumes_each_group_where_it_was(
     mesh = _broker_only(tmp_path, port)  # a new broker process: empty until the journal replays
     mesh.start()
     try:
-        again = [
-            (r.key, r.value, r.headers)
-            for r in asyncio.run(read_topic(mesh.kafka, topics.MODEL_REGISTERED))
-        ]
+        again = _kept(mesh.kafka)
         assert again == history
         assert asyncio.run(_lag(mesh.kafka, "bentomesh-journal-test")) == 4
         asyncio.run(_produce(mesh.kafka, 3, start=10))
@@ -119,3 +115,40 @@ def test_a_restarted_mesh_keeps_its_topics_and_resumes_each_group_where_it_was(
         assert asyncio.run(_lag(mesh.kafka, "bentomesh-journal-test")) == 0
     finally:
         mesh.stop()
+
+
+async def _produce_aged(kafka: KafkaSettings, ages_h: list[float]) -> None:
+    producer = AIOKafkaProducer(acks="all", **kafka.aiokafka_kwargs())
+    await producer.start()
+    try:
+        now_ms = int(time.time() * 1000)
+        for n, age in enumerate(ages_h):
+            await producer.send_and_wait(
+                topics.DEAD_LETTER,
+                f'{{"n": {n}}}'.encode(),
+                partition=0,
+                timestamp_ms=now_ms - int(age * 3600 * 1000),
+            )
+    finally:
+        await producer.stop()
+
+
+def test_records_past_the_retention_are_dropped_at_restart_and_offsets_follow(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    mesh = _broker_only(tmp_path, port)
+    mesh.start()
+    try:  # two records from 9 days ago, three from the last hour
+        asyncio.run(_produce_aged(mesh.kafka, [216, 200, 1, 0.5, 0]))
+    finally:
+        mesh.stop()
+    mesh = _broker_only(tmp_path, port)
+    mesh.start()
+    try:
+        kept = asyncio.run(read_topic(mesh.kafka, topics.DEAD_LETTER))
+    finally:
+        mesh.stop()
+    assert [r.value for r in kept] == [b'{"n": 2}', b'{"n": 3}', b'{"n": 4}']
+    assert [r.offset for r in kept] == [0, 1, 2]
+    assert len(list(Journal(tmp_path / "journal").records())) == 3
