@@ -129,6 +129,25 @@ def check_state(db: Path) -> list[Finding]:
     return findings
 
 
+def check_journal(folder: Path) -> Finding:
+    """The embedded broker's journal: readable to its end, and with offsets saved."""
+    from services.runtime.journal import Journal
+
+    journal = Journal(folder)
+    if not journal.exists():
+        return Finding("journal", "ok", f"no journal at {folder} yet (the embedded broker's)")
+    try:
+        count = sum(1 for _ in journal.records())
+        groups = len(journal.offsets())
+    except (ValueError, KeyError) as exc:
+        return Finding("journal", "fail", f"{journal.records_path} is damaged ({exc}); move it "
+                       "aside to start the embedded broker empty")  # fmt: skip
+    size = journal.records_path.stat().st_size if journal.records_path.exists() else 0
+    return Finding(
+        "journal", "ok", f"{count} records ({size / 2**20:.1f} MiB), offsets of {groups} groups"
+    )
+
+
 def diagnose(home: Path, db: Path) -> list[Finding]:
     return [
         check_home(home),
@@ -136,5 +155,6 @@ def diagnose(home: Path, db: Path) -> list[Finding]:
         check_token(ControlSettings()),
         check_broker(KafkaSettings()),
         check_engine(),
+        check_journal(home / "journal"),
         *check_state(db),
     ]

@@ -189,15 +189,21 @@ class LocalMesh:
         """The embedded broker starts empty: replay what the last run left in the journal, then
         keep recording."""
         journal = Journal(self.runtime.home / "journal")
-        restored = asyncio.run(
-            restore(
-                self.kafka,
-                journal,
-                ALL_TOPICS,
-                partitions=self.runtime.partitions,
-                retention_s=self.runtime.journal_retention_h * 3600,
+        try:
+            restored = asyncio.run(
+                restore(
+                    self.kafka,
+                    journal,
+                    ALL_TOPICS,
+                    partitions=self.runtime.partitions,
+                    retention_s=self.runtime.journal_retention_h * 3600,
+                )
             )
-        )
+        except (ValueError, KeyError) as exc:
+            raise MeshError(
+                f"the journal in {journal.folder} is damaged ({exc}); move that folder aside to "
+                "start with an empty broker"
+            ) from exc
         if restored.records or restored.groups:
             progress(
                 f"journal: replayed {restored.records} records and the offsets of "

@@ -7,10 +7,12 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bentomesh_contracts import topics
 from bentomesh_contracts.kafka import KafkaSettings
+from services.errors import MeshError
 from services.mesh.local import LocalMesh
 from services.runtime.history import read_topic
 from services.runtime.journal import Journal
@@ -152,3 +154,12 @@ def test_records_past_the_retention_are_dropped_at_restart_and_offsets_follow(
     assert [r.value for r in kept] == [b'{"n": 2}', b'{"n": 3}', b'{"n": 4}']
     assert [r.offset for r in kept] == [0, 1, 2]
     assert len(list(Journal(tmp_path / "journal").records())) == 3
+
+
+def test_a_damaged_journal_stops_the_start_with_a_sentence(tmp_path: Path) -> None:
+    (tmp_path / "journal").mkdir()
+    (tmp_path / "journal" / "records.jsonl").write_text("not a record\n{}\n")
+    mesh = _broker_only(tmp_path, free_port())
+    with pytest.raises(MeshError, match=r"journal .* is damaged .* move that folder aside"):
+        mesh.start()
+    mesh.stop()

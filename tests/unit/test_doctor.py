@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 from bentomesh_contracts.keys import KeyStore
 from services.cli.main import app
 from services.deployer.state import DeploymentStore
+from services.mesh.doctor import check_journal
 from services.runtime.control import ControlSettings
+from services.runtime.journal import Journal, Record
 
 
 def _doctor(home: Path) -> tuple[int, list[dict[str, str]]]:
@@ -68,3 +70,16 @@ def test_one_whole_mesh_per_home_even_while_it_starts(tmp_path: Path) -> None:
         hold_mesh_lock(tmp_path)  # `bentomesh deploy` while `bentomesh up` starts
     first.close()  # the first mesh stopped (or its process died: the kernel drops the lock)
     hold_mesh_lock(tmp_path).close()
+
+
+def test_the_journal_is_counted_and_a_damaged_one_fails(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal")
+    assert check_journal(journal.folder).level == "ok"
+    journal.append([Record("t", 0, n, None, b"{}") for n in range(3)])
+    journal.save_offsets({"bentomesh-packager": {("t", 0): 3}})
+    found = check_journal(journal.folder)
+    assert (found.level, found.detail.split(" (")[0]) == ("ok", "3 records")
+    assert "offsets of 1 groups" in found.detail
+    with journal.records_path.open("a") as out:
+        out.write("not json\n")
+    assert check_journal(journal.folder).level == "fail"
