@@ -3,6 +3,7 @@ is read as it comes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -70,9 +71,15 @@ class Up:
         return self.process.wait(timeout)
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        """After a failure: kill -9 of ``up`` and of everything it started (the broker and the
+        services run in sessions of their own, the model servers in theirs)."""
+        if self.process.poll() is not None:
+            return
+        everything = family(self.process.pid)
+        for pid in everything:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait()
 
 
 def family(pid: int) -> set[int]:
