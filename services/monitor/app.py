@@ -12,9 +12,10 @@ from faststream.kafka import KafkaBroker
 from bentomesh_contracts import topics
 from bentomesh_contracts.kafka import KafkaSettings
 from services.monitor.history import History
+from services.monitor.leader import Leadership
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.monitor import HealthMonitor
-from services.monitor.outbox import Outbox
+from services.monitor.outbox import Outbox, claimed
 from services.monitor.service import (
     WatchSet,
     kafka_alert_handler,
@@ -63,6 +64,7 @@ def create_app(
     tasks: list[asyncio.Task[None]] = []
     outbox: list[Outbox] = []  # Kafka first, then the webhook when configured
     outboxes = RuntimeSettings().home / "monitor"
+    leadership = Leadership(kafka)
 
     def routers(broker_ref: Any, metrics: StageMetrics) -> Any:
         own = MonitorMetrics(metrics.registry)
@@ -70,22 +72,34 @@ def create_app(
             lambda results: own.record(results, monitor.book, len(monitor.targets))
         )
         monitor.add_alert_handler(log_handler)
-        kafka = Outbox("kafka alerts", kafka_delivery(broker_ref), outboxes / "kafka.jsonl")
+        kafka = Outbox(
+            "kafka alerts", kafka_delivery(broker_ref), claimed(outboxes / "kafka.jsonl")
+        )
         outbox.append(kafka)
-        monitor.add_alert_handler(kafka_alert_handler(watch, trust, kafka))
+        monitor.add_alert_handler(when_leading(kafka_alert_handler(watch, trust, kafka)))
         if settings.webhook_url and settings.webhook_secret:
             secret = settings.webhook_secret.get_secret_value()
             hook = Outbox(
                 "webhook",
                 webhook_delivery(settings.webhook_url, secret),
-                outboxes / "webhook.jsonl",
+                claimed(outboxes / "webhook.jsonl"),
             )
             outbox.append(hook)
-            monitor.add_alert_handler(webhook_handler(hook))
+            monitor.add_alert_handler(when_leading(webhook_handler(hook)))
         return monitor_router(watch, trust, broker_ref, chains)
 
     def status() -> dict[str, Any]:
-        return status_snapshot(monitor, watch, chains, history)
+        leading = leadership.leading.is_set()
+        return {**status_snapshot(monitor, watch, chains, history), "leading": leading}
+
+    def when_leading(handler: Any) -> Any:
+        """Only the leading replica announces; a standby's transitions stay its own."""
+
+        async def handle(alert: Any) -> None:
+            if leadership.leading.is_set():
+                await handler(alert)
+
+        return handle
 
     app = create_service_app(
         "monitor",
@@ -97,7 +111,7 @@ def create_app(
         ],
     )
 
-    async def start_checks() -> None:
+    async def take_up_alerts() -> None:
         try:
             firing = await restore_alerts(kafka, monitor.book, trust.history_reader(), watch)
             logger.info("took up %d firing alerts from %s", firing, topics.HEALTH_ALERT)
@@ -105,9 +119,20 @@ def create_app(
             logger.exception("could not read past alerts; starting with none firing")
         for alert in pending_alerts(outbox[0]):  # sent after the restart, announced already
             monitor.book.restore(alert.deployment_id, alert.rule, alert.state == "firing")
+
+    async def lead() -> None:
+        """Check while this replica leads; each term begins by taking up the alert states
+        announced so far (by an earlier run, or by the replica that led before)."""
+        while not monitor.halted:
+            await leadership.leading.wait()
+            await take_up_alerts()
+            await monitor.run(stop=leadership.standing_by)
+
+    async def start_checks() -> None:
         for box in outbox:
             tasks.append(asyncio.create_task(box.run()))
-        tasks.append(asyncio.create_task(monitor.run()))
+        tasks.append(asyncio.create_task(leadership.run()))
+        tasks.append(asyncio.create_task(lead()))
         if settings.sync_s > 0:
             sync = DeployerSync(
                 watch, settings.deployer_url, ControlSettings().token(), settings.sync_s
@@ -124,6 +149,7 @@ def create_app(
     app.after_startup(start_checks)
     app.on_shutdown(stop_checks)
     app.monitor = monitor  # type: ignore[attr-defined]
+    app.leadership = leadership  # type: ignore[attr-defined]
     return app
 
 

@@ -184,6 +184,10 @@ class HealthMonitor:
         """Ask :meth:`run` to return after the current cycle."""
         self._stop.set()
 
+    @property
+    def halted(self) -> bool:
+        return self._stop.is_set()
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:

@@ -11,17 +11,38 @@ wait for a sink.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import itertools
 import json
 import logging
 import os
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 logger = logging.getLogger("bentomesh.monitor")
 
 Deliver = Callable[[dict[str, Any]], Awaitable[None]]
+_claims: list[IO[bytes]] = []  # held for the life of the process
+
+
+def claimed(path: Path) -> Path:
+    """This process's own outbox file: ``path``, or ``NAME-2.jsonl`` and so on while other
+    monitors on the same home hold those. A file left by a monitor that stopped is taken by
+    the next one to start, and what was pending in it is delivered then."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for number in itertools.count(1):
+        candidate = path if number == 1 else path.with_name(f"{path.stem}-{number}{path.suffix}")
+        handle = open(candidate.with_name(candidate.name + ".lock"), "ab")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        _claims.append(handle)
+        return candidate
+    raise AssertionError("unreachable")
 
 
 class Outbox:
