@@ -112,6 +112,9 @@ def create_app(
     )
 
     async def take_up_alerts() -> None:
+        # exactly what was announced: a transition a standby observed but did not announce
+        # (a term ended mid-check) must come again, not be taken as sent
+        monitor.book.states.clear()
         try:
             firing = await restore_alerts(kafka, monitor.book, trust.history_reader(), watch)
             logger.info("took up %d firing alerts from %s", firing, topics.HEALTH_ALERT)

@@ -6,6 +6,9 @@ picks the one that acts, across processes and hosts: the replicas join one consu
 the ``HealthAlert`` topic (its partitions paused: nothing is read through it), and the member
 assigned partition 0 leads. When the leader dies its session times out, the group rebalances
 and another replica takes over (it first takes up the alert states the leader announced).
+A leader keeps leading while the broker is unreachable, so an outage of the broker never
+silences the checks; the cost is that two replicas may both lead for the moment of a
+rebalance.
 """
 
 from __future__ import annotations
@@ -75,8 +78,8 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         self.consumer = consumer
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        if LEAD_PARTITION in revoked:
-            self.owner._set(False)
+        """Nothing yet: a lost broker revokes too, and a leader cut off from the broker keeps
+        checking (its alerts wait in the outbox); the next assignment says who leads."""
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.consumer.pause(*assigned)

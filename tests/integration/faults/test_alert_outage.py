@@ -121,15 +121,20 @@ def test_alerts_wait_out_a_refusing_broker_and_a_webhook_down_for_a_minute(
             time.sleep(4)
 
     async def run() -> tuple[list[HealthAlert], list[str], float]:
+        status_url = f"{monitor.processes[0].url}/api/status"
         async with Collector(kafka, (topics.HEALTH_ALERT,)) as collector:
             await send_signed(event, kafka)
+            deadline = time.monotonic() + 30
+            while not httpx.get(status_url, timeout=5).json()["leading"]:  # elected (~3 s)
+                assert time.monotonic() < deadline, "the monitor was never elected to lead"
+                await asyncio.sleep(0.2)
             await asyncio.sleep(3)  # watched, and healthy checks first
             proxy.cut()  # the broker refuses every connection from here on
             cut = time.monotonic()
             await asyncio.to_thread(flap)
             await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - cut)))
             # the monitor lives on and its checks went on (its /healthz pings the broker: down)
-            status = httpx.get(f"{monitor.processes[0].url}/api/status", timeout=5).json()
+            status = httpx.get(status_url, timeout=5).json()
             [row] = [r for r in status["deployments"] if r["deployment_id"] == deployment]
             assert row["healthy"] is True, row
             proxy.start()
