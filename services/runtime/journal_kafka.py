@@ -260,4 +260,11 @@ class Recorder:
         self.recorded += self.journal.append(records)
 
     async def _snapshot(self) -> None:
-        self.journal.save_offsets(await committed_offsets(self.settings, list(self.starts)))
+        """Save the groups' offsets; a failed attempt is logged and the next one tried, so a
+        broker hiccup never ends the recording."""
+        try:
+            groups = await committed_offsets(self.settings, list(self.starts))
+        except Exception as exc:
+            logger.warning("journal: could not read committed offsets (%s); trying again", exc)
+            return
+        self.journal.save_offsets(groups)
