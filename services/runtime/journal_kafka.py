@@ -17,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import OffsetAndMetadata
 
 from bentomesh_contracts.kafka import KafkaSettings
+from services.errors import MeshError
 from services.runtime.journal import GroupOffsets, Journal, Partition, Record, translate
 
 logger = logging.getLogger(__name__)
@@ -203,7 +204,7 @@ class Recorder:
     def start(self, timeout: float = 30.0) -> Recorder:
         self._thread.start()
         if not self._ready.wait(timeout) or self._error is not None:
-            raise RuntimeError(f"the journal could not start: {self._error}")
+            raise MeshError(f"the journal could not start: {self._error}")
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
