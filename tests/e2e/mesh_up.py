@@ -95,3 +95,28 @@ def alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def register_classifier(
+    name: str, version: str, *, home: Path, kafka: str, artifact_root: Path
+) -> None:
+    """A small fitted classifier on features a, b, c, registered as the training job would."""
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from bentomesh_contracts.keys import KeyStore
+    from bentomesh_contracts.publish import publish_model_registered
+
+    x = np.random.default_rng(0).normal(size=(200, 3))
+    path = artifact_root / f"{name}-{version}.joblib"
+    joblib.dump(LogisticRegression().fit(x, (x[:, 0] > 0).astype(int)), path)
+    publish_model_registered(
+        path,
+        bootstrap_servers=kafka,
+        signer=KeyStore(home / "keys").signer("training"),
+        name=name,
+        version=version,
+        task="classification",
+        features=["a", "b", "c"],
+    )

@@ -15,35 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import joblib
-import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression
 
 from bentomesh_contracts.events import Deployed, HealthAlert
-from bentomesh_contracts.keys import KeyStore
-from bentomesh_contracts.publish import publish_model_registered
-from tests.e2e.mesh_up import Up, up_env
+from tests.e2e.mesh_up import Up, register_classifier, up_env
 
 pytestmark = pytest.mark.e2e
 
 MODELS = ("restart-a", "restart-b")
-
-
-def _register(name: str, home: Path, kafka: str, artifact_root: Path) -> None:
-    rng = np.random.default_rng(len(name))
-    x = rng.normal(size=(200, 3))
-    path = artifact_root / f"{name}.joblib"
-    joblib.dump(LogisticRegression().fit(x, (x[:, 0] > 0).astype(int)), path)
-    publish_model_registered(
-        path,
-        bootstrap_servers=kafka,
-        signer=KeyStore(home / "keys").signer("training"),
-        name=name,
-        version="1",
-        task="classification",
-        features=["a", "b", "c"],
-    )
 
 
 def _until(check: Callable[[], Any], what: str, timeout: float = 240) -> Any:
@@ -94,7 +73,8 @@ def test_a_restarted_mesh_serves_remembers_and_monitors_its_models(
     try:
         deployer = up.wait_up()["deployer"][1]
         for name in MODELS:
-            _register(name, home, env["BENTOMESH_KAFKA_BOOTSTRAP_SERVERS"], artifact_root)
+            kafka = env["BENTOMESH_KAFKA_BOOTSTRAP_SERVERS"]
+            register_classifier(name, "1", home=home, kafka=kafka, artifact_root=artifact_root)
         _until(lambda: _serving(deployer), "both models deployed")
         before = _until(lambda: len(_deployed(h := _history(env))) == 2 and h, "two Deployed")
         assert up.stop(signal.SIGINT) == 0, up.output

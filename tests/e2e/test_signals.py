@@ -10,15 +10,10 @@ import time
 from pathlib import Path
 
 import httpx
-import joblib
-import numpy as np
 import psutil
 import pytest
-from sklearn.linear_model import LogisticRegression
 
-from bentomesh_contracts.keys import KeyStore
-from bentomesh_contracts.publish import publish_model_registered
-from tests.e2e.mesh_up import Up, alive, family, up_env
+from tests.e2e.mesh_up import Up, alive, family, register_classifier, up_env
 
 pytestmark = pytest.mark.e2e
 
@@ -36,18 +31,8 @@ def test_a_signal_to_the_process_group_of_up_leaves_nothing_behind(
         deadline = time.monotonic() + 180
         deployer_url = services["deployer"][1]
 
-        rng = np.random.default_rng(0)
-        x = rng.normal(size=(200, 3))
-        path = artifact_root / f"signals-{signum}.joblib"
-        joblib.dump(LogisticRegression().fit(x, (x[:, 0] > 0).astype(int)), path)
-        publish_model_registered(
-            path,
-            bootstrap_servers=kafka,
-            signer=KeyStore(home / "keys").signer("training"),
-            name="signals",
-            version=str(int(signum)),
-            task="classification",
-            features=["a", "b", "c"],
+        register_classifier(
+            "signals", str(int(signum)), home=home, kafka=kafka, artifact_root=artifact_root
         )
         while True:
             listing = httpx.get(f"{deployer_url}/models", timeout=5).json()
