@@ -174,6 +174,30 @@ def assert_servers_match_state(chaos: ChaosMesh) -> None:
     assert sorted(servers) == sorted(int(r["handle"]) for r in active), (servers, active)
 
 
+def wait_until_checked_healthy(chaos: ChaosMesh, deployment_id: str, limit: float = 120) -> None:
+    """Until the leading monitor watches ``deployment_id`` and has checked it healthy."""
+    url = f"{chaos.url('monitor')}/api/status"
+    deadline = time.monotonic() + limit
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        status = httpx.get(url, timeout=10).json()
+        rows = [r for r in status["deployments"] if r["deployment_id"] == deployment_id]
+        if status["leading"] and rows and rows[0]["healthy"]:
+            time.sleep(1.5)  # a second healthy check: a later failure is a transition
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the monitor never checked {deployment_id} healthy: {status}")
+
+
+def print_log_tails(chaos: ChaosMesh, names: tuple[str, ...], lines: int = 60) -> None:
+    """What the services said last: the only witness of a failure in a CI log."""
+    for name in names:
+        log = chaos.home / "logs" / f"{name}.log"
+        if log.exists():
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            print(f"--- last {len(tail)} lines of {log}", *tail, sep="\n")
+
+
 @pytest.mark.timeout(3000)
 def test_kill_minus_nine_of_every_service_loses_and_duplicates_nothing(
     chaos: ChaosMesh, soak: bool, matrix: list[FaultRow]
@@ -308,7 +332,8 @@ def test_model_server_that_crashes_is_restarted_once_and_alerted(
             )
             rows = httpx.get(f"{chaos.url('deployer')}/deployments?model=k-crash", timeout=10)
             before = next(r for r in rows.json() if r["status"] == "active")
-            await asyncio.sleep(3)  # healthy checks first
+            # the monitor learns of the deployment from Kafka, and may lag after the stall
+            await asyncio.to_thread(wait_until_checked_healthy, chaos, before["id"])
             os.killpg(int(before["handle"]), signal.SIGKILL)  # the server and its process group
             crashed = time.monotonic()
 
@@ -337,7 +362,11 @@ def test_model_server_that_crashes_is_restarted_once_and_alerted(
             ]
             return alerts, recovery
 
-    alerts, recovery = asyncio.run(run())
+    try:
+        alerts, recovery = asyncio.run(run())
+    except AssertionError:
+        print_log_tails(chaos, ("monitor", "deployer"))
+        raise
     firing = {e.id for e in alerts if e.data.state == "firing"}
     matrix.append(
         FaultRow(
