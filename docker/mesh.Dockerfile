@@ -24,7 +24,7 @@ RUN (dpkg -s libgomp1 >/dev/null 2>&1 \
  && useradd --uid 10001 --create-home --shell /usr/sbin/nologin mesh \
  && mkdir -p /var/lib/bentomesh/bentoml /var/lib/bentomesh/prometheus /var/lib/bentomesh/state /artifacts \
     /var/lib/bentomesh/control /var/lib/bentomesh/keys/trusted \
-    $(for p in training cli packager builder deployer monitor; do echo /var/lib/bentomesh/keys/$p; done) \
+    $(for p in training cli bridge packager builder deployer monitor; do echo /var/lib/bentomesh/keys/$p; done) \
  && chown -R mesh /var/lib/bentomesh
 COPY --from=deps /opt/mesh /opt/mesh
 ENV PATH=/opt/mesh/bin:$PATH \

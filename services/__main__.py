@@ -11,7 +11,7 @@ import os
 import sys
 import urllib.request
 
-from services.registry import SERVICES
+from services.registry import ALL_SERVICES
 from services.runtime.serve import serve
 from services.runtime.settings import RuntimeSettings
 
@@ -26,7 +26,7 @@ def healthcheck(port: int) -> int:
 
 
 def main() -> None:
-    by_name = {s.name: s for s in SERVICES}
+    by_name = {s.name: s for s in ALL_SERVICES}
     parser = argparse.ArgumentParser(prog="python -m services", description=__doc__)
     parser.add_argument(
         "name", nargs="?", choices=sorted(by_name), default=os.environ.get("BENTOMESH_SERVICE")

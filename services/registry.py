@@ -17,24 +17,15 @@ DEFAULT_PORTS: Final[dict[str, int]] = {
     "builder": 8102,
     "deployer": 8103,
     "monitor": 8104,
+    "registry_bridge": 8105,
 }
 
 
 @dataclass(frozen=True)
 class ServiceInfo:
-    stage: PipelineStage
+    name: str
     port: int
-
-    @property
-    def name(self) -> str:
-        return self.stage.name
-
-    @property
-    def summary(self) -> str:
-        return (
-            f"{self.stage.consumes.__name__} -> {self.stage.produces.__name__}: "
-            f"{self.stage.summary}"
-        )
+    summary: str
 
     @property
     def module(self) -> str:
@@ -45,10 +36,23 @@ class ServiceInfo:
         return module.create_app(**options)
 
 
-SERVICES: Final[tuple[ServiceInfo, ...]] = tuple(
-    ServiceInfo(entry, DEFAULT_PORTS[entry.name]) for entry in PIPELINE
+def _stage_info(stage: PipelineStage) -> ServiceInfo:
+    summary = f"{stage.consumes.__name__} -> {stage.produces.__name__}: {stage.summary}"
+    return ServiceInfo(stage.name, DEFAULT_PORTS[stage.name], summary)
+
+
+SERVICES: Final[tuple[ServiceInfo, ...]] = tuple(_stage_info(entry) for entry in PIPELINE)
+"""The pipeline's services, in order."""
+
+REGISTRY_BRIDGE: Final = ServiceInfo(
+    "registry_bridge",
+    DEFAULT_PORTS["registry_bridge"],
+    "MLflow registrations and aliases -> ModelRegistered; outcomes back to MLflow as tags",
 )
+"""Started with the mesh when ``BENTOMESH_MLFLOW_TRACKING_URI`` is set."""
+
+ALL_SERVICES: Final[tuple[ServiceInfo, ...]] = (*SERVICES, REGISTRY_BRIDGE)
 
 
 def service(name: str) -> ServiceInfo:
-    return next(s for s in SERVICES if s.name == name)
+    return next(s for s in ALL_SERVICES if s.name == name)

@@ -47,6 +47,7 @@ SCHEME: Final = "ed25519"
 MAY_EMIT: Final[Mapping[str, frozenset[str]]] = {
     "training": frozenset({ModelRegistered.EVENT_TYPE}),
     "cli": frozenset({ModelRegistered.EVENT_TYPE}),
+    "bridge": frozenset({ModelRegistered.EVENT_TYPE}),  # from a model registry (MLflow)
     "packager": frozenset({BentoBuilt.EVENT_TYPE, StageFailed.EVENT_TYPE}),
     "builder": frozenset({ImageReady.EVENT_TYPE, StageFailed.EVENT_TYPE}),
     "deployer": frozenset({Deployed.EVENT_TYPE, Undeployed.EVENT_TYPE, StageFailed.EVENT_TYPE}),

@@ -22,7 +22,8 @@ from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.keys import KeyStore, SigningSettings, warn_insecure
 from bentomesh_contracts.topics import ALL_TOPICS
 from services.errors import BrokerUnavailableError, MeshAlreadyRunning, MeshError
-from services.registry import SERVICES, ServiceInfo
+from services.registry import ALL_SERVICES, SERVICES, ServiceInfo
+from services.registry_bridge.settings import BridgeSettings
 from services.runtime.control import ControlSettings
 from services.runtime.embedded_broker import EmbeddedBroker
 from services.runtime.journal import Journal
@@ -127,6 +128,9 @@ class LocalMesh:
     ) -> None:
         self.kafka = kafka or KafkaSettings()
         self.runtime = runtime or RuntimeSettings()
+        self.whole = services == SERVICES
+        if self.whole and BridgeSettings().tracking_uri:  # it follows an MLflow registry too
+            services = ALL_SERVICES
         self.services = services
         self.free_ports = free_ports
         self.extra_env = extra_env or {}
@@ -143,7 +147,7 @@ class LocalMesh:
 
     def start(self, progress: Progress = lambda _: None, *, timeout: float = 60.0) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        if self.services == SERVICES:  # the whole mesh: one per home, even while starting
+        if self.whole:  # the whole mesh: one per home, even while starting
             self._lock = hold_mesh_lock(self.runtime.home)
         host, port = _split_bootstrap(self.kafka.bootstrap_servers)
         if port_open(host, port):

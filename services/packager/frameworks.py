@@ -14,7 +14,12 @@ from services.errors import (
     UnloadableArtifact,
 )
 
-_NATIVE_FORMATS = {".json": "xgboost-json", ".ubj": "xgboost-ubj", ".txt": "lightgbm-txt"}
+_NATIVE_FORMATS = {
+    ".json": "xgboost-json",
+    ".ubj": "xgboost-ubj",
+    ".txt": "lightgbm-txt",
+    ".skops": "skops",
+}
 _MODULE_FRAMEWORKS: tuple[tuple[str, Framework], ...] = (
     ("econml", "econml"),
     ("xgboost", "xgboost"),
@@ -29,7 +34,13 @@ class LoadedModel:
 
     model: Any
     framework: Framework
-    artifact_format: str  # joblib | xgboost-json | xgboost-ubj | lightgbm-txt
+    artifact_format: str  # joblib | skops | xgboost-json | xgboost-ubj | lightgbm-txt
+
+    @property
+    def stored_format(self) -> str:
+        """How the model store keeps it: a skops file (MLflow's default for scikit-learn) is
+        stored as joblib, so model servers need no skops."""
+        return "joblib" if self.artifact_format == "skops" else self.artifact_format
 
 
 def artifact_format_of(path: Path) -> str:
@@ -56,6 +67,11 @@ def load_artifact(path: Path, task: Task, declared: Framework | None) -> LoadedM
             import joblib
 
             model = joblib.load(path)
+        elif fmt == "skops":
+            import skops.io
+
+            # as trusting as joblib: the file is digest-checked and its producer signed
+            model = skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
         elif fmt.startswith("xgboost"):
             import xgboost
 
@@ -72,7 +88,8 @@ def load_artifact(path: Path, task: Task, declared: Framework | None) -> LoadedM
     framework = detect_framework(model)
     # a scikit-learn Pipeline around an XGBoost or LightGBM model is served the same way
     wrapped = framework == "sklearn" and declared in ("xgboost", "lightgbm")
-    if declared is not None and declared != framework and fmt == "joblib" and not wrapped:
+    pickled = fmt in ("joblib", "skops")
+    if declared is not None and declared != framework and pickled and not wrapped:
         raise UnknownFramework(
             f"the event declares framework {declared!r} but the artifact is a "
             f"{type(model).__module__}.{type(model).__name__} ({framework})"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import bentoml
+import joblib
 import numpy as np
 
 from bentomesh_contracts.events import ModelRegistered
@@ -51,7 +52,7 @@ def serving_config(
         "model_version": event.model_version,
         "task": event.task,
         "framework": loaded.framework,
-        "artifact_format": loaded.artifact_format,
+        "artifact_format": loaded.stored_format,
         "artifact_sha256": event.artifact_sha256,
         "features": signature.as_config(),
         "input": "frame" if signature.frame else "array",
@@ -102,7 +103,11 @@ def save_model(
     metadata = {k: v for k, v in metadata.items() if v is not None}
     try:
         with bentoml.models.create(tag, labels=labels, metadata=metadata) as model:
-            shutil.copyfile(artifact, Path(model.path) / ARTIFACT_FILES[loaded.artifact_format])
+            target = Path(model.path) / ARTIFACT_FILES[loaded.stored_format]
+            if loaded.stored_format != loaded.artifact_format:
+                joblib.dump(loaded.model, target)
+            else:
+                shutil.copyfile(artifact, target)
             (Path(model.path) / "bentomesh.json").write_text(json.dumps(config))
     except bentoml.exceptions.BentoMLException:
         if find_model(tag) is None:

@@ -19,7 +19,7 @@ from bentomesh_contracts.envelope import follow_up
 from bentomesh_contracts.events import Deployed, StageFailed
 from bentomesh_contracts.features import Feature
 from bentomesh_contracts.keys import KeyStore
-from bentomesh_contracts.signing import SignatureError, Signer, Verifier, canonical
+from bentomesh_contracts.signing import PRODUCERS, SignatureError, Signer, Verifier, canonical
 
 
 def _registration() -> Any:
@@ -165,7 +165,7 @@ def test_signature_survives_the_wire_format() -> None:
 def test_keys_on_disk_are_private_and_rotate(tmp_path: Path) -> None:
     keys = KeyStore(tmp_path / "keys")
     first = keys.ensure()
-    assert len(first) == 6
+    assert len(first) == len(PRODUCERS)
     assert keys.ensure() == []
     path = keys.private_path("packager")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
@@ -175,7 +175,7 @@ def test_keys_on_disk_are_private_and_rotate(tmp_path: Path) -> None:
     new = keys.signer("training").sign(_registration())
     verifier = keys.verifier()
     assert rotated in verifier.trusted
-    assert len(verifier.trusted) == 7
+    assert len(verifier.trusted) == len(PRODUCERS) + 1  # every producer, and the rotated-out key
     assert verifier.verify(encode(old)) == verifier.verify(encode(new)) == "training"
     (keys.trusted_dir / f"{old.signature.split(':')[1]}.pub").unlink()  # type: ignore[union-attr]
     with pytest.raises(SignatureError, match="does not trust"):

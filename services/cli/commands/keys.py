@@ -55,7 +55,7 @@ def init(
 @keys_app.command("rotate")
 def rotate(
     producer: Annotated[
-        str, typer.Argument(help="training, cli, packager, builder, deployer or monitor.")
+        str, typer.Argument(help="training, cli, bridge, packager, builder, deployer or monitor.")
     ],
     directory: DirOpt = None,
 ) -> None:

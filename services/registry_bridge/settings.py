@@ -1,0 +1,58 @@
+"""Registry bridge settings (``BENTOMESH_MLFLOW_*``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field, SecretStr
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _names(value: object) -> object:
+    if isinstance(value, str):
+        return [n.strip() for n in value.split(",") if n.strip()]
+    return value
+
+
+class BridgeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BENTOMESH_MLFLOW_", extra="ignore")
+
+    tracking_uri: str | None = Field(
+        default=None,
+        description="The MLflow tracking server (http://host:5000); set, 'bentomesh up' starts "
+        "the bridge.",
+    )
+    alias: str | None = Field(
+        default=None,
+        description="Deploy the version that holds this alias (e.g. 'champion'); unset: deploy "
+        "each new version.",
+    )
+    models: Annotated[list[str], NoDecode, BeforeValidator(_names)] = Field(
+        default_factory=list,
+        description="Registered models to follow (comma-separated); all when empty.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="The secret of the MLflow webhook; without it the webhook endpoint refuses "
+        "every delivery.",
+    )
+    poll_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="Seconds between polls of the registry (0: webhooks only). For MLflow "
+        "servers without webhooks (file backend, managed services).",
+    )
+    max_skew_s: float = Field(
+        default=300.0, gt=0, description="Oldest webhook timestamp accepted (replay guard)."
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, description="Tries of a tag write back to MLflow before giving up."
+    )
+
+    @property
+    def trigger(self) -> str:
+        """``version``, or ``alias:<name>``: what makes a model version deploy."""
+        return f"alias:{self.alias}" if self.alias else "version"
+
+    def follows(self, model: str) -> bool:
+        return not self.models or model in self.models
