@@ -41,12 +41,30 @@ class RuntimeChoice(StrEnum):
     process = "process"
 
 
-ModelPath = Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Model file.")]
-NameOpt = Annotated[
-    str, typer.Option("--model", "--name", "-m", help="Model name: lowercase, digits, '-'.")
+ModelPath = Annotated[
+    Path | None, typer.Option(exists=True, dir_okay=False, help="Model file (required).")
 ]
-VersionOpt = Annotated[str, typer.Option(help="Model version, e.g. 3 or 2026-11.1.")]
-TaskOpt = Annotated[TaskChoice, typer.Option(help="What the model does.")]
+NameOpt = Annotated[
+    str | None,
+    typer.Option("--model", "--name", "-m", help="Model name: lowercase, digits, '-' (required)."),
+]
+VersionOpt = Annotated[str | None, typer.Option(help="Model version, e.g. 3 (required).")]
+TaskOpt = Annotated[TaskChoice | None, typer.Option(help="What the model does (required).")]
+FromMlflowOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Instead of the options above: a model version in MLflow, models:/NAME/VERSION "
+        "or models:/NAME@ALIAS (downloaded into the artifact root; signature, run and tags "
+        "describe it).",
+    ),
+]
+TrackingUriOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="The MLflow server of --from-mlflow.",
+        show_default="BENTOMESH_MLFLOW_TRACKING_URI, else MLFLOW_TRACKING_URI",
+    ),
+]
 FeaturesOpt = Annotated[
     str | None,
     typer.Option(
@@ -98,10 +116,12 @@ FLAGS = {
 class Registration:
     """What the user said about the model on the command line."""
 
-    model_path: ModelPath
-    name: NameOpt
-    version: VersionOpt
-    task: TaskOpt
+    model_path: ModelPath = None
+    name: NameOpt = None
+    version: VersionOpt = None
+    task: TaskOpt = None
+    from_mlflow: FromMlflowOpt = None
+    tracking_uri: TrackingUriOpt = None
     features: FeaturesOpt = None
     framework: FrameworkOpt = None
     class_labels: LabelsOpt = None
@@ -112,8 +132,12 @@ class Registration:
 
     def artifact_dirs(self) -> list[str]:
         """The directories of the files named here (the roots a local mesh must allow)."""
+        if self.from_mlflow:
+            from bentomesh_contracts.training import default_artifact_dir
+
+            return [str(default_artifact_dir().resolve())]
         paths = [self.model_path, *(p for p in (self.calibration, self.input_example) if p)]
-        return [str(p.resolve().parent) for p in paths]
+        return [str(p.resolve().parent) for p in paths if p is not None]
 
     def event_data(self, runtime: RuntimeChoice = RuntimeChoice.auto) -> ModelRegistered:
         """The ``ModelRegistered`` data for these options, or a clear error and exit."""
@@ -121,12 +145,27 @@ class Registration:
 
         from bentomesh_contracts.publish import build_model_registered
 
+        if self.from_mlflow:
+            return from_mlflow(self.from_mlflow, self.tracking_uri, runtime)
+        required = (
+            ("--model-path", self.model_path),
+            ("--model", self.name),
+            ("--version", self.version),
+            ("--task", self.task),
+        )
+        missing = [flag for flag, given in required if given is None]
+        if missing or self.model_path is None or self.task is None:
+            fail(
+                f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required (or "
+                "--from-mlflow models:/NAME/VERSION)",
+                ExitCode.USAGE,
+            )
         feature_names = split_list(self.features) or []
         try:
             return build_model_registered(
                 self.model_path,
-                name=self.name,
-                version=self.version,
+                name=self.name or "",
+                version=self.version or "",
                 task=self.task.value,
                 features=feature_names,
                 framework=self.framework.value if self.framework else None,
@@ -141,6 +180,34 @@ class Registration:
             first = exc.errors()[0]
             flag = FLAGS.get(str(first["loc"][0]), ".".join(map(str, first["loc"])))
             fail(f"{flag} {first.get('input')!r} is not valid: {first['msg']}", ExitCode.USAGE)
+
+
+def from_mlflow(uri: str, tracking_uri: str | None, runtime: RuntimeChoice) -> ModelRegistered:
+    """``ModelRegistered`` for a version in MLflow, or a clear error and exit."""
+    import os
+
+    from bentomesh_contracts.training import default_artifact_dir
+    from services.errors import InvalidRegistration
+    from services.registry_bridge.describe import describe_version, resolve
+    from services.registry_bridge.mlflow_registry import MlflowRegistry
+    from services.registry_bridge.settings import BridgeSettings
+
+    server = tracking_uri or BridgeSettings().tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if not server:
+        fail(
+            "--from-mlflow needs the MLflow server: --tracking-uri, or set "
+            "BENTOMESH_MLFLOW_TRACKING_URI",
+            ExitCode.USAGE,
+        )
+    try:
+        registry = MlflowRegistry(server)
+        model, version, alias = resolve(registry, uri)
+        data = describe_version(registry, model, version, default_artifact_dir(), alias=alias)
+    except InvalidRegistration as exc:
+        fail(f"{uri}: {exc}", ExitCode.USAGE)
+    except Exception as exc:  # MLflow unreachable or refusing
+        fail(f"{uri}: MLflow at {server} answered: {exc}", ExitCode.UNREACHABLE)
+    return data.model_copy(update={"deployment": DeploymentPrefs(runtime=runtime.value)})
 
 
 def split_list(text: str | None) -> list[str] | None:

@@ -5,35 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from bentomesh_contracts.codec import encode
 from bentomesh_contracts.envelope import CloudEvent, new_chain
-from bentomesh_contracts.events import Deployed, ModelRegistered, StageFailed, Task
-from bentomesh_contracts.publish import build_model_registered
+from bentomesh_contracts.events import Deployed, ModelRegistered, StageFailed
 from services.errors import InvalidRegistration
+from services.registry_bridge.describe import describe_version
 from services.registry_bridge.ledger import Ledger
-from services.registry_bridge.mlflow_model import RENAMES, MlflowModel, read_model_folder
 from services.registry_bridge.mlflow_registry import MlflowRegistry, VersionInfo
 from services.registry_bridge.settings import BridgeSettings
 
 logger = logging.getLogger("bentomesh.registry_bridge")
 
 SOURCE = "bentomesh/registry-bridge"
-TASK_TAG = "bentomesh.task"
 Publish = Callable[[CloudEvent[Any]], Awaitable[None]]
-
-
-def slug(name: str) -> str:
-    """An MLflow model name as a mesh model name: lower case, runs of other characters '-'."""
-    cleaned = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_")
-    return cleaned[:63].rstrip("-_") or "model"
 
 
 class Bridge:
@@ -120,53 +108,11 @@ class Bridge:
         return [v for v in self.registry.versions(model) if v.created_s >= since]
 
     def registration(self, model: str, version: str) -> CloudEvent[ModelRegistered]:
-        """Download the version into the artifact root and describe it as ``ModelRegistered``
-        (blocking: run in a thread)."""
-        info = self.registry.version(model, version)
-        folder = self.registry.download(
-            model, version, self.artifact_root / "mlflow" / slug(model) / version
+        """The event asking to serve ``version`` (blocking: downloads; run in a thread)."""
+        data = describe_version(
+            self.registry, model, version, self.artifact_root, alias=self.settings.alias
         )
-        found = read_model_folder(folder)
-        artifact = _servable_file(folder, found)
-        task = self._task(model, info, found)
-        run = self.registry.run(info.run_id) if info.run_id else None
-        tags = {
-            "mlflow.model": model,
-            "mlflow.version": version,
-            "mlflow.model_uri": f"models:/{model}/{version}",
-            "mlflow.tracking_uri": self.registry.tracking_uri,
-            **({"mlflow.alias": self.settings.alias} if self.settings.alias else {}),
-            **({"mlflow.run_id": run.run_id, "mlflow.experiment": run.experiment} if run else {}),
-            **({"mlflow.model_id": found.model_id} if found.model_id else {}),
-            **({f"mlflow.param.{k}": v for k, v in (run.params if run else {}).items()}),
-        }
-        example = _example_file(folder, found)
-        data = build_model_registered(
-            artifact,
-            name=slug(model),
-            version=version,
-            task=task,
-            framework=found.framework,
-            features=found.features,
-            metrics=run.metrics if run else None,
-            tags=tags,
-            input_example_path=example,
-        )
-        # the libraries the model was logged with, not the bridge's own
-        data = data.model_copy(update={"library_versions": found.library_versions})
-        return new_chain(ModelRegistered.model_validate(data.model_dump()), source=SOURCE)
-
-    def _task(self, model: str, info: VersionInfo, found: MlflowModel) -> Task:
-        said = info.tags.get(TASK_TAG) or self.registry.model_tags(model).get(TASK_TAG)
-        if said in ("classification", "regression", "causal"):
-            return said  # type: ignore[return-value]
-        if found.task is not None:
-            return found.task
-        raise InvalidRegistration(
-            f"{model} version {info.version} has no signature that tells a classifier from a "
-            f"regressor; log it with a signature, or set the tag {TASK_TAG} on the version or "
-            "the registered model to classification, regression or causal"
-        )
+        return new_chain(data, source=SOURCE)
 
     async def outcome(self, event: CloudEvent[Any]) -> bool:
         """Write a ``Deployed`` or ``StageFailed`` of a chain the bridge started back to MLflow;
@@ -216,25 +162,3 @@ class Bridge:
                     exc,
                 )
                 await asyncio.sleep(min(2.0**attempt, 10.0))
-
-
-def _servable_file(folder: Path, found: MlflowModel) -> Path:
-    """The model file under the name the packager reads it by (LightGBM's .lgb is text)."""
-    path = folder / found.model_file
-    if not path.is_file():
-        raise InvalidRegistration(f"the model version has no file {found.model_file}")
-    if path.suffix in RENAMES:
-        renamed = path.with_suffix(RENAMES[path.suffix])
-        shutil.copyfile(path, renamed)
-        return renamed
-    return path
-
-
-def _example_file(folder: Path, found: MlflowModel) -> Path | None:
-    """The logged input example as Parquet (types kept); None when none was logged."""
-    if found.example is None:
-        return None
-    frame = pd.DataFrame(found.example["data"], columns=found.example["columns"])
-    path = folder / "input_example.parquet"
-    frame.to_parquet(path, index=False)
-    return path

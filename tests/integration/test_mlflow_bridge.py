@@ -12,6 +12,8 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -327,3 +329,32 @@ def test_a_restarted_bridge_publishes_nothing_twice(
     everything = asyncio.run(run())  # the topic from its beginning
     published = sorted((e.data.tags["mlflow.model"], e.data.model_version) for e in everything)
     assert published == [("churn", "1"), ("fraud", "2")]  # each once, before the restarts
+
+
+def test_the_cli_registers_a_version_straight_from_mlflow(
+    mesh: LocalMesh, mlflow_server: MlflowServer, kafka: KafkaSettings
+) -> None:
+    """``bentomesh register --from-mlflow models:/fraud/1``: one-off, no bridge involved."""
+    env = {
+        **os.environ,
+        "BENTOMESH_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "COLUMNS": "250",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "register", "--from-mlflow",
+         "models:/fraud/1", "--tracking-uri", mlflow_server.url, "--timeout", "300"],
+        env=env, capture_output=True, text=True, timeout=360,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "fraud:1 deployed at http" in done.stdout
+    endpoint = done.stdout.split(" deployed at ")[1].split()[0]
+    x, _ = training_data(5)
+    response = httpx.post(f"{endpoint}/predict_proba", json={"rows": rows_of(x.head(3))})
+    assert response.status_code == 200, response.text
+    unknown = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "register", "--from-mlflow",
+         "models:/fraud@nobody", "--tracking-uri", mlflow_server.url, "--no-wait"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert unknown.returncode != 0
+    assert "no version of fraud holds the alias 'nobody'" in unknown.stderr + unknown.stdout

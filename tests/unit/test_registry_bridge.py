@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from services.errors import InvalidRegistration
-from services.registry_bridge.bridge import slug
+from services.registry_bridge.describe import slug
 from services.registry_bridge.ledger import Ledger
 from services.registry_bridge.mlflow_model import features_of, pins, read_model_folder, task_of
 from services.registry_bridge.webhook import Refused, sign, verify

@@ -84,11 +84,10 @@ def register(
     from bentomesh_contracts.envelope import new_chain
     from bentomesh_contracts.publish import send_event, signed
 
-    event = signed(
-        new_chain(registration.event_data(runtime), source="bentomesh/cli"), producer="cli"
-    )
+    data = registration.event_data(runtime)
+    event = signed(new_chain(data, source="bentomesh/cli"), producer="cli")
     settings = KafkaSettings()
-    subject = f"{registration.name}:{registration.version}"
+    subject = f"{data.model_name}:{data.model_version}"
     if not wait:
         try:
             asyncio.run(send_event(event, settings))
@@ -151,7 +150,7 @@ def deploy(
             deployer = next(p.url for p in mesh.processes if p.info.name == "deployer")
             client = MeshClient(ClientSettings(deployer_url=deployer))
 
-    name, version = registration.name, registration.version
+    name, version = data.model_name, data.model_version
     try:
         seen: list[Any] = []
         deployed = follow_to_outcome(event, KafkaSettings(), timeout, seen)
@@ -189,7 +188,7 @@ def build(registration: Registration) -> None:
     # the person running this command chose the files: their directories are allowed roots
     roots = ":".join([settings.artifact_roots, *registration.artifact_dirs()]).strip(":")
     settings = settings.model_copy(update={"artifact_roots": roots})
-    name, version = registration.name, registration.version
+    name, version = data.model_name, data.model_version
     try:
         with err.status("packaging") as status:
             result = package(
