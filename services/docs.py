@@ -19,6 +19,7 @@ from services.mesh.client import ClientSettings
 from services.monitor.rules import DEFAULT_RULES, METRICS
 from services.monitor.settings import MonitorSettings
 from services.packager.settings import PackagerSettings
+from services.registry_bridge.settings import BridgeSettings
 from services.runtime.control import ControlSettings
 from services.runtime.settings import RuntimeSettings
 
@@ -31,6 +32,7 @@ SETTINGS: tuple[tuple[str, type[BaseSettings]], ...] = (
     ("Builder", BuilderSettings),
     ("Deployer", DeployerSettings),
     ("Monitor", MonitorSettings),
+    ("MLflow registry bridge", BridgeSettings),
     ("The CLI (`bentomesh`)", ClientSettings),
 )
 SENSITIVE_NOTE = "secret: never logged or printed"
@@ -61,7 +63,8 @@ def configuration_markdown() -> str:
             if "Secret" in str(field.annotation):
                 meaning = f"{meaning} ({SENSITIVE_NOTE})".strip()
             variable = f"`{prefix}{name.upper()}`"
-            lines.append(f"| {variable} | {_default(field.default)} | {meaning} |")
+            default = _default(field.get_default(call_default_factory=True))
+            lines.append(f"| {variable} | {default} | {meaning} |")
         lines.append("")
     return "\n".join(lines + alert_rules_markdown())
 

@@ -24,12 +24,12 @@ from bentomesh_contracts.errors import EventDecodeError
 from bentomesh_contracts.events import Deployed, HealthAlert, Undeployed
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.pipeline import CHAIN_TOPICS
-from services.errors import Unauthorized
 from services.monitor.checker import Target
 from services.monitor.monitor import HealthMonitor
 from services.monitor.outbox import Outbox
 from services.monitor.rules import AlertBook
-from services.runtime.dead_letter import dead_letter
+from services.runtime.admit import admitted as admit
+from services.runtime.admit import raw_body
 from services.runtime.history import read_topic
 from services.runtime.trust import Trust, verified
 from services.status.chains import ChainBook
@@ -205,10 +205,6 @@ def pending_alerts(outbox: Outbox) -> list[HealthAlert]:
     return [decode_as(item["value"], HealthAlert).data for item in outbox.items]
 
 
-async def raw_body(message: Any) -> Any:
-    return message.body
-
-
 def monitor_router(
     watch: WatchSet, trust: Trust, broker_ref: Any, chains: ChainBook | None = None
 ) -> KafkaRouter:
@@ -220,14 +216,7 @@ def monitor_router(
         add_chain_subscriber(router, chains, reader)
 
     async def admitted(message: KafkaMessage, data_type: type[Any]) -> CloudEvent[Any] | None:
-        raw = bytes(message.body)
-        try:
-            reader.check(raw)
-            return decode_as(raw, data_type)
-        except (Unauthorized, EventDecodeError) as exc:
-            reason = EventDecodeError(getattr(exc, "reason", str(exc)), field="signature")
-            await dead_letter(broker_ref(), message.raw_message, raw, reason, service="monitor")
-            return None
+        return await admit(reader, message, data_type, broker_ref(), service="monitor")
 
     subscriber = router.subscriber(
         topics.DEPLOYED,

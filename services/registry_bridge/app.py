@@ -23,26 +23,24 @@ from starlette.routing import Route
 from bentomesh_contracts import topics
 from bentomesh_contracts.codec import decode_as, partition_key
 from bentomesh_contracts.envelope import CloudEvent
-from bentomesh_contracts.errors import EventDecodeError
 from bentomesh_contracts.events import Deployed, EventData, StageFailed
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.training import default_artifact_dir
-from services.errors import Unauthorized
-from services.monitor.service import raw_body
 from services.registry_bridge.bridge import Bridge
 from services.registry_bridge.ledger import Ledger
 from services.registry_bridge.mlflow_registry import MlflowRegistry
 from services.registry_bridge.settings import BridgeSettings
 from services.registry_bridge.webhook import ALIAS_CREATED, VERSION_CREATED, Refused, verify
+from services.runtime.admit import admitted, raw_body
 from services.runtime.app import create_service_app
 from services.runtime.control import guarded
-from services.runtime.dead_letter import dead_letter
 from services.runtime.settings import RuntimeSettings
 from services.runtime.stage import publish_event
 from services.runtime.trust import Trust
 
 logger = logging.getLogger("bentomesh.registry_bridge")
 PRODUCER = "bridge"
+SERVICE = "registry_bridge"
 
 
 def create_app(
@@ -128,17 +126,9 @@ def outcome_router(bridge: Bridge, trust: Trust, broker_ref: Any) -> KafkaRouter
 
     def handler(data_type: type[EventData]) -> Any:
         async def on_outcome(body: bytes, message: KafkaMessage) -> None:
-            raw = bytes(message.body)
-            try:
-                reader.check(raw)
-                event = decode_as(raw, data_type)
-            except (Unauthorized, EventDecodeError) as exc:
-                reason = EventDecodeError(getattr(exc, "reason", str(exc)), field="signature")
-                await dead_letter(
-                    broker_ref(), message.raw_message, raw, reason, service="registry_bridge"
-                )
-                return
-            await bridge.outcome(event)
+            event = await admitted(reader, message, data_type, broker_ref(), service=SERVICE)
+            if event is not None:
+                await bridge.outcome(event)
 
         return on_outcome
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("packager", "builder", "deployer", "monitor")
+SERVICES = ("packager", "builder", "deployer", "monitor", "registry_bridge")
 FOUNDATION = ("errors", "runtime", "status")
 TOP = ("cli", "mesh", "demo")
 
