@@ -87,8 +87,18 @@ def create_app(
         resent = await bridge.resend_unsent(resend)
         if resent:
             logger.info("sent again %d registrations claimed before a restart", resent)
-        if settings.poll_s > 0:
-            tasks.append(asyncio.create_task(poll(bridge, settings.poll_s)))
+        if settings.poll_interval_s > 0:
+            tasks.append(asyncio.create_task(poll(bridge, settings.poll_interval_s)))
+        logger.info(
+            "following %s (%s; models: %s): webhooks at POST /webhooks/mlflow%s, %s",
+            settings.tracking_uri,
+            f"alias {settings.alias}" if settings.alias else "each new version",
+            ", ".join(settings.models) or "all",
+            "" if settings.webhook_secret else " refused (no BENTOMESH_MLFLOW_WEBHOOK_SECRET)",
+            f"a poll every {settings.poll_interval_s:g} s"
+            if settings.poll_interval_s
+            else "no polling",
+        )
 
     async def stop() -> None:
         for task in tasks:

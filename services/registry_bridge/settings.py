@@ -36,11 +36,12 @@ class BridgeSettings(BaseSettings):
         description="The secret of the MLflow webhook; without it the webhook endpoint refuses "
         "every delivery.",
     )
-    poll_s: float = Field(
-        default=0.0,
+    poll_s: float | None = Field(
+        default=None,
         ge=0,
-        description="Seconds between polls of the registry (0: webhooks only). For MLflow "
-        "servers without webhooks (file backend, managed services).",
+        description="Seconds between polls of the registry; unset: 60 with a webhook secret "
+        "(a safety net for deliveries missed while the bridge was down), 10 without (MLflow "
+        "servers without webhooks: file backend, managed services); 0: never.",
     )
     max_skew_s: float = Field(
         default=300.0, gt=0, description="Oldest webhook timestamp accepted (replay guard)."
@@ -48,6 +49,12 @@ class BridgeSettings(BaseSettings):
     max_attempts: int = Field(
         default=3, ge=1, description="Tries of a tag write back to MLflow before giving up."
     )
+
+    @property
+    def poll_interval_s(self) -> float:
+        if self.poll_s is not None:
+            return self.poll_s
+        return 10.0 if self.webhook_secret is None else 60.0
 
     @property
     def trigger(self) -> str:

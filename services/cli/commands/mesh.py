@@ -84,6 +84,11 @@ def up(
         with console.status("starting the mesh") as status:
             mesh.start(progress_printer(status), timeout=timeout)
         console.print(f"mesh up; logs in {mesh.log_dir}. Ctrl-C stops it.", markup=False)
+        bridge = [p for p in mesh.processes if p.info.name == "registry_bridge"]
+        if bridge:
+            console.print(
+                f"following MLflow; its webhook URL: {bridge[0].url}/webhooks/mlflow", markup=False
+            )
         with Live(_status_table(mesh), console=console, refresh_per_second=1) as live:
             while True:
                 time.sleep(2)
