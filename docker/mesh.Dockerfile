@@ -12,20 +12,20 @@ WORKDIR /src
 # Dependencies first: this layer is rebuilt only when the lock file changes.
 COPY pyproject.toml uv.lock README.md ./
 COPY contracts/pyproject.toml contracts/README.md ./contracts/
-RUN /opt/uv/bin/uv sync --frozen --no-dev --no-install-workspace --python "$(command -v python3)"
+RUN /opt/uv/bin/uv sync --frozen --no-dev --extra mlflow --no-install-workspace --python "$(command -v python3)"
 COPY contracts ./contracts
 COPY services ./services
-RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable --python "$(command -v python3)"
+RUN /opt/uv/bin/uv sync --frozen --no-dev --extra mlflow --no-editable --python "$(command -v python3)"
 
 FROM ${BASE_IMAGE}
 RUN (dpkg -s libgomp1 >/dev/null 2>&1 \
       || (apt-get update && apt-get install -y --no-install-recommends libgomp1 \
           && rm -rf /var/lib/apt/lists/*)) \
  && useradd --uid 10001 --create-home --shell /usr/sbin/nologin mesh \
- && mkdir -p /var/lib/bentomesh/bentoml /var/lib/bentomesh/prometheus /var/lib/bentomesh/state /artifacts \
+ && mkdir -p /var/lib/bentomesh/bentoml /var/lib/bentomesh/prometheus /var/lib/bentomesh/state /artifacts /mlflow-artifacts \
     /var/lib/bentomesh/control /var/lib/bentomesh/keys/trusted \
     $(for p in training cli bridge packager builder deployer monitor; do echo /var/lib/bentomesh/keys/$p; done) \
- && chown -R mesh /var/lib/bentomesh
+ && chown -R mesh /var/lib/bentomesh /mlflow-artifacts
 COPY --from=deps /opt/mesh /opt/mesh
 ENV PATH=/opt/mesh/bin:$PATH \
     BENTOMESH_HOME=/var/lib/bentomesh \

@@ -56,7 +56,7 @@ def create_app(
     if settings.tracking_uri is None and registry is None:
         raise SystemExit("set BENTOMESH_MLFLOW_TRACKING_URI: the bridge follows that registry")
     registry = registry or MlflowRegistry(settings.tracking_uri or "")
-    ledger = Ledger(RuntimeSettings().home / "registry-bridge.db")
+    ledger = Ledger(settings.ledger_path or RuntimeSettings().home / "registry-bridge.db")
     broker_box: list[Any] = []
 
     async def publish(event: CloudEvent[Any]) -> None:

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _unset_if_empty(value: object) -> object:
+    """Compose passes an unset variable as '': that means not configured, never 'empty'."""
+    return None if value == "" else value
+
+
+Optional = Annotated[str | None, BeforeValidator(_unset_if_empty)]
 
 
 def _names(value: object) -> object:
@@ -17,12 +26,12 @@ def _names(value: object) -> object:
 class BridgeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BENTOMESH_MLFLOW_", extra="ignore")
 
-    tracking_uri: str | None = Field(
+    tracking_uri: Optional = Field(
         default=None,
         description="The MLflow tracking server (http://host:5000); set, 'bentomesh up' starts "
         "the bridge.",
     )
-    alias: str | None = Field(
+    alias: Optional = Field(
         default=None,
         description="Deploy the version that holds this alias (e.g. 'champion'); unset: deploy "
         "each new version.",
@@ -31,7 +40,7 @@ class BridgeSettings(BaseSettings):
         default_factory=list,
         description="Registered models to follow (comma-separated); all when empty.",
     )
-    webhook_secret: SecretStr | None = Field(
+    webhook_secret: Annotated[SecretStr | None, BeforeValidator(_unset_if_empty)] = Field(
         default=None,
         description="The secret of the MLflow webhook; without it the webhook endpoint refuses "
         "every delivery.",
@@ -45,6 +54,11 @@ class BridgeSettings(BaseSettings):
     )
     max_skew_s: float = Field(
         default=300.0, gt=0, description="Oldest webhook timestamp accepted (replay guard)."
+    )
+    ledger_path: Path | None = Field(
+        default=None,
+        description="Where the bridge records what it published (SQLite); default "
+        "$BENTOMESH_HOME/registry-bridge.db.",
     )
     max_attempts: int = Field(
         default=3, ge=1, description="Tries of a tag write back to MLflow before giving up."

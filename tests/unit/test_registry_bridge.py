@@ -179,3 +179,18 @@ def test_mlflow_names_become_mesh_model_names() -> None:
     assert slug("Churn Model (EU)") == "churn-model-eu"
     assert slug("fraud_v2") == "fraud_v2"
     assert slug("***") == "model"
+
+
+def test_an_empty_variable_configures_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compose passes unset variables as '': an empty webhook secret must not be a secret."""
+    from services.registry_bridge.settings import BridgeSettings
+
+    monkeypatch.setenv("BENTOMESH_MLFLOW_WEBHOOK_SECRET", "")
+    monkeypatch.setenv("BENTOMESH_MLFLOW_ALIAS", "")
+    monkeypatch.setenv("BENTOMESH_MLFLOW_MODELS", "churn, fraud")
+    settings = BridgeSettings()
+    assert settings.webhook_secret is None
+    assert settings.trigger == "version"
+    assert settings.poll_interval_s == 10.0  # no webhooks: polling is how it hears
+    assert settings.follows("fraud")
+    assert not settings.follows("other")
