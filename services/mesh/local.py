@@ -129,7 +129,8 @@ class LocalMesh:
         self.kafka = kafka or KafkaSettings()
         self.runtime = runtime or RuntimeSettings()
         self.whole = services == SERVICES
-        if self.whole and BridgeSettings().tracking_uri:  # it follows an MLflow registry too
+        followed = (extra_env or {}).get("BENTOMESH_MLFLOW_TRACKING_URI")
+        if self.whole and (followed or BridgeSettings().tracking_uri):  # and an MLflow registry
             services = ALL_SERVICES
         self.services = services
         self.free_ports = free_ports

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from bentomesh_contracts.signing import PRODUCERS
 from services.builder.backend import docker_available
 from services.runtime.ports import free_port
 from tests.conftest import require
@@ -171,7 +172,7 @@ def test_compose_mesh_deploys_serves_and_alerts(mesh: Mesh) -> None:
     )  # fmt: skip
     assert "keys/packager/signing.pem" in held
     assert "deployer/signing.pem" not in held
-    assert held.count(".pub") == 6
+    assert held.count(".pub") == len(PRODUCERS)  # every public key, one private
 
     import docker
 

@@ -31,12 +31,12 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from bentomesh_contracts import topics
 from bentomesh_contracts.kafka import KafkaSettings
+from services.demo.mlflow_server import MlflowServer
 from services.mesh.local import LocalMesh, ServiceProcess
 from services.registry import REGISTRY_BRIDGE, SERVICES
 from services.registry_bridge.webhook import sign
 from services.runtime.settings import RuntimeSettings
 from tests.kafka_helpers import Collector
-from tests.mlflow_server import MlflowServer
 
 pytestmark = pytest.mark.integration
 

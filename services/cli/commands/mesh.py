@@ -107,6 +107,14 @@ def demo(
         bool, typer.Option(help="Leave the mesh and the models up until Ctrl-C.")
     ] = False,
     runtime: Annotated[str, typer.Option(help="process | docker | auto")] = "process",
+    mlflow: Annotated[
+        bool,
+        typer.Option(
+            "--mlflow",
+            help="Instead: start an MLflow server, register a model there, and watch the mesh "
+            "serve it (needs MLflow installed).",
+        ),
+    ] = False,
 ) -> None:
     """Start the embedded mesh, deploy three example models, and call each endpoint."""
     from services.demo.run import run_demo
@@ -114,6 +122,11 @@ def demo(
 
     stop_on_sigterm()
     try:
+        if mlflow:
+            from services.demo.mlflow_demo import run_mlflow_demo
+
+            run_mlflow_demo(out=console, status=err.status, progress=progress_printer)
+            return
         run_demo(
             runtime=runtime,
             keep_running=keep_running,

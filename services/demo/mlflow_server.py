@@ -1,4 +1,6 @@
-"""A real MLflow tracking server for tests: SQLite backend (webhooks need SQL), local artifacts."""
+"""An MLflow tracking server of our own, for the demo and the tests: a SQLite backend (MLflow
+sends webhooks only from a SQL store) and local artifacts. Webhooks may go to this machine over
+plain HTTP (MLflow's defaults allow public https URLs only)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from types import TracebackType
 
 import httpx
 
+from services.errors import MeshError
 from services.runtime.ports import free_port
 
 
@@ -24,6 +27,8 @@ class MlflowServer:
     def start(self, timeout: float = 120) -> MlflowServer:
         self.root.mkdir(parents=True, exist_ok=True)
         mlflow = Path(sys.executable).with_name("mlflow")
+        if not mlflow.exists():
+            raise MeshError("the MLflow server is not installed here: pip install mlflow")
         env = {
             **os.environ,
             "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",  # the bridge listens on 127.0.0.1
@@ -44,14 +49,14 @@ class MlflowServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"mlflow server exited: {self.log_tail()}")
+                raise MeshError(f"the MLflow server exited: {self.log_tail()}")
             try:
                 if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
-        raise RuntimeError(f"mlflow server not up after {timeout}s: {self.log_tail()}")
+        raise MeshError(f"the MLflow server is not up after {timeout:.0f}s: {self.log_tail()}")
 
     def log_tail(self, lines: int = 40) -> str:
         path = self.root / "server.log"
