@@ -9,10 +9,14 @@ MLflow's model version shows where.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
+import logging
 import secrets
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,7 +40,8 @@ MODEL = "churn"
 
 
 def log_and_register(tracking_uri: str) -> tuple[Any, Any]:
-    """What a training job does: fit, log with signature and input example, register."""
+    """What a training job does: fit, log with signature and input example, register (MLflow's
+    own chatter is kept out of the demo's output)."""
     import mlflow
     import pandas as pd
     from sklearn.compose import make_column_transformer
@@ -60,9 +65,17 @@ def log_and_register(tracking_uri: str) -> tuple[Any, Any]:
         ),
         LogisticRegression(),
     ).fit(x, y)
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment("churn-training")
-    with mlflow.start_run():
+    quiet = io.StringIO()
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(quiet),
+        contextlib.redirect_stderr(quiet),
+        mlflow.start_run(),
+    ):
+        warnings.simplefilter("ignore")
         mlflow.log_metric("accuracy", float(pipeline.score(x, y)))
         mlflow.sklearn.log_model(
             pipeline, name="model", input_example=x.head(3), registered_model_name=MODEL
