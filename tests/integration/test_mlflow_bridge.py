@@ -358,3 +358,39 @@ def test_the_cli_registers_a_version_straight_from_mlflow(
     )  # fmt: skip
     assert unknown.returncode != 0
     assert "no version of fraud holds the alias 'nobody'" in unknown.stderr + unknown.stdout
+
+
+@pytest.mark.parametrize("flavor", ["xgboost", "lightgbm"])
+def test_xgboost_and_lightgbm_flavors_build_from_mlflow(
+    mlflow_server: MlflowServer, flavor: str
+) -> None:
+    """MLflow's xgboost (UBJSON booster) and lightgbm (skops) flavors: their task and features
+    from the signature, the packager loads and builds them (``bentomesh build``, no Kafka)."""
+    import mlflow
+
+    x, y = training_data(11)
+    x = x.drop(columns=["contract type"])  # numeric columns: both libraries take them as is
+    mlflow.set_tracking_uri(mlflow_server.url)
+    name = f"{flavor}-model"
+    with mlflow.start_run():
+        if flavor == "xgboost":
+            from xgboost import XGBClassifier
+
+            model: Any = XGBClassifier(n_estimators=20, max_depth=3).fit(x, y)
+            mlflow.xgboost.log_model(
+                model, name="model", input_example=x.head(3), registered_model_name=name
+            )
+        else:
+            from lightgbm import LGBMRegressor
+
+            model = LGBMRegressor(n_estimators=20, verbose=-1).fit(x, x["tenure months"] * 2.0)
+            mlflow.lightgbm.log_model(
+                model, name="model", input_example=x.head(3), registered_model_name=name
+            )
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "build", "--from-mlflow", f"models:/{name}/1",
+         "--tracking-uri", mlflow_server.url],
+        env={**os.environ, "COLUMNS": "250"}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{name}:1" in done.stdout

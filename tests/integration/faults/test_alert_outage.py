@@ -33,6 +33,7 @@ from tests.integration.conftest import deployed_event
 from tests.integration.faults.report import FaultRow
 from tests.kafka_helpers import Collector, send_signed
 from tests.model_server import ModelServer
+from tests.monitor_status import wait_until_checked_healthy
 from tests.socket_proxy import SocketProxy
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
@@ -124,11 +125,10 @@ def test_alerts_wait_out_a_refusing_broker_and_a_webhook_down_for_a_minute(
         status_url = f"{monitor.processes[0].url}/api/status"
         async with Collector(kafka, (topics.HEALTH_ALERT,)) as collector:
             await send_signed(event, kafka)
-            deadline = time.monotonic() + 30
-            while not httpx.get(status_url, timeout=5).json()["leading"]:  # elected (~3 s)
-                assert time.monotonic() < deadline, "the monitor was never elected to lead"
-                await asyncio.sleep(0.2)
-            await asyncio.sleep(3)  # watched, and healthy checks first
+            # elected (~3 s), watching the deployment, and checked it healthy
+            await asyncio.to_thread(
+                wait_until_checked_healthy, monitor.processes[0].url, deployment, 60
+            )
             proxy.cut()  # the broker refuses every connection from here on
             cut = time.monotonic()
             await asyncio.to_thread(flap)

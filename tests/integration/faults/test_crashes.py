@@ -38,6 +38,7 @@ from services.runtime.settings import RuntimeSettings
 from services.runtime.topics import ensure_topics
 from tests.integration.faults.report import FaultRow
 from tests.kafka_helpers import Collector, send_signed
+from tests.monitor_status import wait_until_checked_healthy
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -172,21 +173,6 @@ def assert_servers_match_state(chaos: ChaosMesh) -> None:
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     assert sorted(servers) == sorted(int(r["handle"]) for r in active), (servers, active)
-
-
-def wait_until_checked_healthy(chaos: ChaosMesh, deployment_id: str, limit: float = 120) -> None:
-    """Until the leading monitor watches ``deployment_id`` and has checked it healthy."""
-    url = f"{chaos.url('monitor')}/api/status"
-    deadline = time.monotonic() + limit
-    status: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        status = httpx.get(url, timeout=10).json()
-        rows = [r for r in status["deployments"] if r["deployment_id"] == deployment_id]
-        if status["leading"] and rows and rows[0]["healthy"]:
-            time.sleep(1.5)  # a second healthy check: a later failure is a transition
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"the monitor never checked {deployment_id} healthy: {status}")
 
 
 def print_log_tails(chaos: ChaosMesh, names: tuple[str, ...], lines: int = 60) -> None:
@@ -333,7 +319,7 @@ def test_model_server_that_crashes_is_restarted_once_and_alerted(
             rows = httpx.get(f"{chaos.url('deployer')}/deployments?model=k-crash", timeout=10)
             before = next(r for r in rows.json() if r["status"] == "active")
             # the monitor learns of the deployment from Kafka, and may lag after the stall
-            await asyncio.to_thread(wait_until_checked_healthy, chaos, before["id"])
+            await asyncio.to_thread(wait_until_checked_healthy, chaos.url("monitor"), before["id"])
             os.killpg(int(before["handle"]), signal.SIGKILL)  # the server and its process group
             crashed = time.monotonic()
 
