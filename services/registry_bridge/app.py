@@ -28,6 +28,7 @@ from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.training import default_artifact_dir
 from services.registry_bridge.bridge import Bridge
 from services.registry_bridge.ledger import Ledger
+from services.registry_bridge.metrics import BridgeMetrics
 from services.registry_bridge.mlflow_registry import MlflowRegistry
 from services.registry_bridge.settings import BridgeSettings
 from services.registry_bridge.webhook import ALIAS_CREATED, VERSION_CREATED, Refused, verify
@@ -66,6 +67,7 @@ def create_app(
 
     def routers(broker_ref: Any, metrics: Any) -> KafkaRouter:
         broker_box.append(broker_ref())
+        bridge.metrics = BridgeMetrics(metrics.registry)
         return outcome_router(bridge, trust, broker_ref)
 
     app = create_service_app(
@@ -175,9 +177,11 @@ def webhook_app(bridge: Bridge, settings: BridgeSettings) -> Starlette:
             )
         except Refused as exc:
             logger.warning("webhook refused: %s", exc)
+            bridge.metrics.webhooks.labels("refused").inc()
             return JSONResponse({"error": str(exc)}, status_code=401)
         wanted = ALIAS_CREATED if settings.alias else VERSION_CREATED
         if delivery.event != wanted or (settings.alias and delivery.alias != settings.alias):
+            bridge.metrics.webhooks.labels("ignored").inc()
             return JSONResponse({"outcome": "ignored", "event": delivery.event})
         if not delivery.model or not delivery.version:
             return JSONResponse({"error": "the payload names no model and version"}, 422)
@@ -185,8 +189,10 @@ def webhook_app(bridge: Bridge, settings: BridgeSettings) -> Starlette:
             outcome = await bridge.offer(delivery.model, delivery.version)
         except Exception as exc:  # MLflow or the broker unreachable: MLflow delivers again
             logger.warning("webhook %s: %s", delivery.delivery_id, exc)
+            bridge.metrics.webhooks.labels("retry").inc()
             return JSONResponse({"error": f"not published yet: {exc}"}, status_code=503)
         status = 422 if outcome.startswith("refused") else 200
+        bridge.metrics.webhooks.labels("accepted").inc()
         return JSONResponse({"outcome": outcome, "delivery": delivery.delivery_id}, status)
 
     return Starlette(routes=[Route("/webhooks/mlflow", receive, methods=["POST"])])

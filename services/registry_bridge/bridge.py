@@ -9,12 +9,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from bentomesh_contracts.codec import encode
 from bentomesh_contracts.envelope import CloudEvent, new_chain
 from bentomesh_contracts.events import Deployed, ModelRegistered, StageFailed
 from services.errors import InvalidRegistration
 from services.registry_bridge.describe import describe_version
 from services.registry_bridge.ledger import Ledger
+from services.registry_bridge.metrics import BridgeMetrics
 from services.registry_bridge.mlflow_registry import MlflowRegistry, VersionInfo
 from services.registry_bridge.settings import BridgeSettings
 
@@ -38,9 +41,15 @@ class Bridge:
         self.ledger = ledger
         self.artifact_root = artifact_root
         self.publish = publish
+        self.metrics = BridgeMetrics(CollectorRegistry())  # the service's registry replaces it
         self._serial = asyncio.Lock()  # one registration at a time: downloads are the cost
 
     async def offer(self, model: str, version: str) -> str:
+        outcome = await self._offer(model, version)
+        self.metrics.offers.labels(outcome.split(":")[0]).inc()
+        return outcome
+
+    async def _offer(self, model: str, version: str) -> str:
         """Publish ``ModelRegistered`` for ``version`` of ``model`` unless it is not followed or
         already published: 'published', 'unchanged', 'ignored' or 'refused: <reason>'."""
         trigger = self.settings.trigger
@@ -145,6 +154,7 @@ class Bridge:
             return False
         await self._tag(row.model, row.version, tags)
         self.ledger.set_status(event.chainid, status, tags.get("bentomesh.reason"))
+        self.metrics.written.labels(status).inc()
         return True
 
     async def _tag(self, model: str, version: str, tags: dict[str, str]) -> None:
@@ -153,6 +163,7 @@ class Bridge:
                 await asyncio.to_thread(self.registry.set_tags, model, version, tags)
                 return
             except Exception as exc:  # MLflow down or refusing: the mesh goes on regardless
+                self.metrics.mlflow_errors.inc()
                 logger.warning(
                     "tagging %s version %s in MLflow failed (%d of %d): %s",
                     model,

@@ -256,6 +256,10 @@ def test_a_webhook_with_a_bad_signature_or_an_old_timestamp_is_refused(mesh: Loc
     stale = httpx.post(url, content=body, headers=replayed, timeout=10)
     assert stale.status_code == 401
     assert "s old" in stale.json()["error"]
+    metrics = httpx.get(f"{bridge_of(mesh).url}/metrics", timeout=10).text
+    assert 'bentomesh_bridge_webhooks_total{answer="refused"} 2.0' in metrics
+    assert 'bentomesh_bridge_offers_total{outcome="published"} 1.0' in metrics  # churn 1
+    assert 'bentomesh_bridge_outcomes_written_total{status="deployed"} 1.0' in metrics
 
 
 def test_the_poller_deploys_the_version_that_gets_the_champion_alias(
