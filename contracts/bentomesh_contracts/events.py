@@ -129,6 +129,13 @@ class ModelRegistered(EventData):
     causal: CausalSpec | None = Field(
         default=None, description="Treatment and outcome names (causal only)."
     )
+    reference: DataRef | None = Field(
+        default=None,
+        description="A sample of the training data (CSV or Parquet with the model's columns, "
+        "or an .npz with X), digest-checked like the artifact: the packager profiles it (and "
+        "the model's predictions on it) as the reference live traffic is compared with. "
+        "Without it the calibration data of a regressor serves.",
+    )
     library_versions: dict[PackageName, PackageVersion] = Field(
         default_factory=dict,
         description="Versions of the libraries the model was trained with, pinned in the bento.",
@@ -163,6 +170,12 @@ class BentoBuilt(EventData):
     size_bytes: int = Field(ge=0, description="Size of the bento directory.")
     build_seconds: float = Field(ge=0, description="Wall time of packaging and building.")
     deployment: DeploymentPrefs = Field(description="Serving preferences, carried forward.")
+    reference_rows: int | None = Field(
+        default=None,
+        ge=0,
+        description="Rows of the reference sample profiled with the model (per-feature bins "
+        "and category shares, the predictions' distribution); None: no reference was given.",
+    )
 
 
 class ImageReady(EventData):

@@ -122,6 +122,11 @@ class Registration(TypedDict, total=False):
     the model does not record them."""
     input_example_uri: str | None
     """Where the mesh reads the input example, when that differs from the path here."""
+    reference_path: str | Path | None
+    """A sample of the training data (CSV, Parquet, or .npz with X): the reference the live
+    traffic's distribution is compared with."""
+    reference_uri: str | None
+    """Where the mesh reads the reference sample, when that differs from the path here."""
 
 
 _FIELDS = frozenset(Registration.__annotations__)
@@ -150,6 +155,12 @@ def build_model_registered(
         example = DataRef(
             uri=fields.get("input_example_uri") or local.as_uri(), sha256=sha256_file(local)
         )
+    reference = None
+    if (reference_path := fields.get("reference_path")) is not None:
+        local = Path(reference_path).resolve()
+        reference = DataRef(
+            uri=fields.get("reference_uri") or local.as_uri(), sha256=sha256_file(local)
+        )
     causal = None
     treatment, outcome = fields.get("treatment"), fields.get("outcome")
     if treatment is not None or outcome is not None:
@@ -169,6 +180,7 @@ def build_model_registered(
         calibration=calibration,
         input_example=example,
         causal=causal,
+        reference=reference,
         library_versions=installed_library_versions(),
         deployment=fields.get("deployment") or DeploymentPrefs(),
     )

@@ -57,6 +57,28 @@ def infer_class_labels(model: Any) -> list[str] | None:
     return [str(c) for c in classes] if classes is not None else None
 
 
+REFERENCE_ROWS = 10_000
+
+
+def save_reference(data: Any, stem: Path) -> Path:
+    """A random sample of ``data`` (a pandas DataFrame: Parquet, types kept; an array: .npz
+    with X) at ``stem`` plus the suffix; the path written."""
+    import numpy as np
+
+    if hasattr(data, "sample") and hasattr(data, "to_parquet"):
+        sample = data.sample(min(len(data), REFERENCE_ROWS), random_state=0)
+        path = stem.with_name(stem.name + ".reference.parquet")
+        sample.to_parquet(path, index=False)
+        return path
+    x = np.asarray(data)
+    if x.ndim != 2:
+        raise SignatureUnknown(f"reference must be a DataFrame or a 2-D array, not {x.shape}")
+    rows = np.random.default_rng(0).permutation(len(x))[:REFERENCE_ROWS]
+    path = stem.with_name(stem.name + ".reference.npz")
+    np.savez(path, X=x[rows])
+    return path
+
+
 def default_artifact_dir() -> Path:
     """The first of ``BENTOMESH_ARTIFACT_ROOTS``, else ``$BENTOMESH_HOME/artifacts``."""
     roots = [r for r in os.environ.get("BENTOMESH_ARTIFACT_ROOTS", "").split(":") if r]
@@ -74,12 +96,15 @@ def register_model(
     settings: KafkaSettings | None = None,
     signer: Signer | None = None,
     source: str = "bentomesh/training",
+    reference: Any = None,
     **fields: Unpack[Registration],
 ) -> CloudEvent[ModelRegistered]:
     """Save ``model`` (joblib) as ``<artifact_dir>/<name>-<version>.joblib`` and publish its
     registration. ``task``, ``features`` and ``class_labels`` default to what the model records
     (a model fitted on a DataFrame knows its feature names); ``name`` and ``version`` are
-    required. Works in scripts and notebooks alike."""
+    required. ``reference`` (the training DataFrame or array) is sampled (at most
+    :data:`REFERENCE_ROWS` rows) beside the model as what live traffic is compared with.
+    Works in scripts and notebooks alike."""
     import joblib
 
     name, version = fields.get("name"), fields.get("version")
@@ -105,6 +130,8 @@ def register_model(
     path = directory / f"{name}-{version}.joblib"
     joblib.dump(model, path)
     inferred: Registration = {**fields, "task": task, "features": features}
+    if reference is not None:
+        inferred["reference_path"] = save_reference(reference, directory / f"{name}-{version}")
     if labels is not None:
         inferred["class_labels"] = labels
     return publish_model_registered(

@@ -91,6 +91,15 @@ ExampleOpt = Annotated[
         "when the model does not record them.",
     ),
 ]
+ReferenceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        exists=True,
+        dir_okay=False,
+        help="A sample of the training data (CSV, Parquet, or .npz with X): profiled as the "
+        "reference live traffic is compared with.",
+    ),
+]
 TreatmentOpt = Annotated[str | None, typer.Option(help="Treatment name (causal).")]
 OutcomeOpt = Annotated[str | None, typer.Option(help="Outcome name (causal).")]
 RuntimeOpt = Annotated[RuntimeChoice, typer.Option(help="Where the model runs.")]
@@ -105,6 +114,7 @@ FLAGS = {
     "class_labels": "--class-labels",
     "calibration": "--calibration",
     "input_example": "--input-example",
+    "reference": "--reference",
     "causal": "--treatment/--outcome",
     "deployment": "--runtime",
     "artifact_uri": "--model-path",
@@ -127,6 +137,7 @@ class Registration:
     class_labels: LabelsOpt = None
     calibration: CalibrationOpt = None
     input_example: ExampleOpt = None
+    reference: ReferenceOpt = None
     treatment: TreatmentOpt = None
     outcome: OutcomeOpt = None
 
@@ -136,7 +147,8 @@ class Registration:
             from bentomesh_contracts.training import default_artifact_dir
 
             return [str(default_artifact_dir().resolve())]
-        paths = [self.model_path, *(p for p in (self.calibration, self.input_example) if p)]
+        extra = (self.calibration, self.input_example, self.reference)
+        paths = [self.model_path, *(p for p in extra if p)]
         return [str(p.resolve().parent) for p in paths if p is not None]
 
     def event_data(self, runtime: RuntimeChoice = RuntimeChoice.auto) -> ModelRegistered:
@@ -172,6 +184,7 @@ class Registration:
                 class_labels=split_list(self.class_labels),
                 calibration_path=self.calibration,
                 input_example_path=self.input_example,
+                reference_path=self.reference,
                 treatment=self.treatment,
                 outcome=self.outcome,
                 deployment=DeploymentPrefs(runtime=runtime.value),

@@ -39,6 +39,38 @@ def read_calibration(
     return signature.rows(values), y
 
 
+def read_reference(
+    event: ModelRegistered, roots: tuple[Path, ...], signature: Signature
+) -> list[list[Any]] | None:
+    """The reference rows (values in the model's column order): the registration's reference
+    sample, else a regressor's calibration data; None without either."""
+    ref = event.reference or (event.calibration if event.task == "regression" else None)
+    if ref is None:
+        return None
+    what = "reference sample" if event.reference is not None else "calibration data"
+    path = intake.resolve_artifact(ref.uri, roots)
+    intake.verify_digest(path, ref.sha256, what=what)
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                x = np.asarray(data["X"], dtype=float)
+        except (KeyError, ValueError, OSError) as exc:
+            raise InvalidRegistration(
+                f"{what} {path.name}: an .npz needs an array X ({exc})"
+            ) from exc
+        if x.ndim != 2 or x.shape[1] != len(signature.features):
+            raise InvalidRegistration(
+                f"{what} X has shape {x.shape}; expected (n, {len(signature.features)})"
+            )
+        return x.tolist()  # type: ignore[no-any-return]
+    table = _read_table(path, what)
+    missing = [c for c in signature.names if c not in table.columns]
+    if missing:
+        raise InvalidRegistration(f"{what} {path.name} lacks the model's columns {missing}")
+    columns = table[signature.names].astype(object)
+    return columns.where(columns.notna(), None).to_numpy().tolist()  # type: ignore[no-any-return]
+
+
 def _npz(path: Path, width: int) -> tuple[list[list[Any]], np.ndarray[Any, Any]]:
     try:
         with np.load(path, allow_pickle=False) as data:

@@ -25,6 +25,7 @@ from services.errors import BuildFailed, VersionConflict
 from services.packager import frameworks, inputs, intake
 from services.packager.bentofile import BentoConfig, ContainerConfig, pinned_requirements
 from services.packager.build_context import service_settings, write_build_context
+from services.packager.profile import profile_reference
 from services.packager.settings import PackagerSettings
 from services.packager.signature import Signature, infer_signature
 from services.packager.store import save_model, serving_config
@@ -192,8 +193,15 @@ def _package_verified(
         x_cal, y_cal = calibration
         scores = np.abs(y_cal - np.asarray(serving.predict(x_cal), dtype=float).ravel())
     say(f"loaded {loaded.framework} model ({loaded.artifact_format}); {_describe(signature)}")
+    reference = inputs.read_reference(event, roots, signature)
+    drift = (
+        profile_reference(reference, signature, serving, event.task, labels) if reference else None
+    )
 
     config = serving_config(event, loaded, signature, class_labels=labels, conformal_scores=scores)
+    if drift is not None:
+        config["reference"] = drift
+        say(f"reference profiled: {drift['rows']} rows")
     stored = save_model(event, loaded, artifact, config, chain_id=chain_id)
     say(f"model {'reused' if stored.reused else 'saved'} as {stored.tag}")
 
@@ -226,6 +234,7 @@ def _package_verified(
             "bentomesh.task": event.task,
             "bentomesh.framework": loaded.framework,
             "bentomesh.template": profile.template,
+            **({"bentomesh.reference_rows": str(drift["rows"])} if drift else {}),
         },
         container=ContainerConfig(base_image=settings.base_image),
     )
@@ -275,4 +284,7 @@ def _built(
         size_bytes=_dir_size(Path(bento.path)),
         build_seconds=round(time.perf_counter() - started, 3),
         deployment=event.deployment,
+        reference_rows=int(labels["bentomesh.reference_rows"])
+        if "bentomesh.reference_rows" in labels
+        else None,
     )

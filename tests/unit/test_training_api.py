@@ -79,3 +79,27 @@ async def test_blocking_form_works_inside_a_running_event_loop() -> None:
 
     assert asyncio.get_running_loop().is_running()
     assert run_blocking(answer) == 42
+
+
+def test_a_reference_sample_is_saved_beside_the_model_and_digest_checked(tmp_path: Path) -> None:
+    from bentomesh_contracts.training import REFERENCE_ROWS, save_reference
+
+    rng = np.random.default_rng(1)
+    big = pd.DataFrame({"tenure": rng.normal(size=REFERENCE_ROWS + 500), "plan": "basic"})
+    path = save_reference(big, tmp_path / "churn-1")
+    assert path.name == "churn-1.reference.parquet"
+    back = pd.read_parquet(path)
+    assert len(back) == REFERENCE_ROWS
+    assert list(back.columns) == ["tenure", "plan"]
+    array = save_reference(big[["tenure"]].to_numpy(), tmp_path / "churn-2")
+    with np.load(array) as data:
+        assert data["X"].shape == (REFERENCE_ROWS, 1)
+    artifact = tmp_path / "m.joblib"
+    artifact.write_bytes(b"x")
+    data = build_model_registered(
+        artifact, name="churn", version="1", task="classification", reference_path=path
+    )
+    assert data.reference is not None
+    assert data.reference.uri == path.resolve().as_uri()
+    with pytest.raises(SignatureUnknown, match="2-D"):
+        save_reference(np.zeros(3), tmp_path / "flat")
