@@ -56,6 +56,7 @@ def create_app(
         concurrency=settings.concurrency,
         jitter=settings.jitter,
         timeout_s=settings.timeout_s,
+        drift_min_rows=settings.drift_min_rows,
     )
     watch = WatchSet(monitor, settings.targets_file)
     chains = ChainBook()
@@ -71,6 +72,7 @@ def create_app(
         monitor.on_results.append(
             lambda results: own.record(results, monitor.book, len(monitor.targets))
         )
+        monitor.on_drift.append(own.record_drift)
         monitor.add_alert_handler(log_handler)
         kafka = Outbox(
             "kafka alerts", kafka_delivery(broker_ref), claimed(outboxes / "kafka.jsonl")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 
@@ -36,6 +37,7 @@ class CheckResult:
     ready_ms: float | None
     stats: dict[str, float | None] = field(default_factory=dict)
     error: str | None = None
+    notes: dict[str, str] = field(default_factory=dict)  # metric -> what is behind its value
 
     def metrics(self) -> dict[str, float | None]:
         """The values alert rules look at."""
@@ -89,3 +91,22 @@ async def check(
             scrape = None
     result = CheckResult(target, time.time(), live, ready, live_ms, ready_ms, stats, error)
     return result, scrape
+
+
+LIVE_ROUTE = "/bentomesh/live"
+
+
+async def read_live(
+    session: aiohttp.ClientSession, target: Target, with_reference: bool
+) -> dict[str, Any] | None:
+    """The served model's live counts (and its reference profile when asked); None when the
+    model has no reference (404) or did not answer."""
+    url = f"{target.url.rstrip('/')}{LIVE_ROUTE}{'' if with_reference else '?reference=0'}"
+    try:
+        async with session.get(url) as response:
+            if response.status != 200:
+                return {} if response.status == 404 else None
+            body: dict[str, Any] = await response.json()
+            return body
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from services.monitor.checker import CheckResult
@@ -34,6 +36,20 @@ class MonitorMetrics:
             ["deployment", "model"],
             registry=registry,
         )
+
+        self.feature_drift = Gauge(
+            "bentomesh_monitor_feature_drift",
+            "PSI of a feature (or of the predictions: feature '(prediction)') against the "
+            "reference, in the latest closed drift window.",
+            ["deployment", "model", "feature"],
+            registry=registry,
+        )
+
+    def record_drift(self, deployment: str, model: str, scores: Any) -> None:
+        for feature, value in scores.features.items():
+            self.feature_drift.labels(deployment, model, feature).set(value)
+        if scores.prediction is not None:
+            self.feature_drift.labels(deployment, model, "(prediction)").set(scores.prediction)
 
     def record(self, results: list[CheckResult], book: AlertBook, watched: int) -> None:
         self.watched.set(watched)

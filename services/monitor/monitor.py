@@ -15,12 +15,14 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
 
 from bentomesh_contracts.events import HealthAlert
-from services.monitor.checker import CheckResult, Target, check
+from services.monitor.checker import CheckResult, Target, check, read_live
+from services.monitor.drift import DriftTracker
 from services.monitor.rules import DEFAULT_RULES, AlertBook, Rule, Transition
 from services.monitor.window import Scrape
 
@@ -35,6 +37,8 @@ def alert_for(target: Target, transition: Transition) -> HealthAlert:
     what = rule.description or rule.name
     if transition.state == "firing":
         message = f"{target.model_name}:{target.model_version}: {what}"
+        if transition.note:
+            message += f": {transition.note}"
         if observed is not None and rule.metric not in ("live_failed", "ready_failed"):
             message += f" ({observed:.3g} vs threshold {rule.threshold:g})"
     else:
@@ -63,6 +67,7 @@ class HealthMonitor:
         concurrency: int = 100,
         jitter: float = 0.1,
         timeout_s: float = 3.0,
+        drift_min_rows: int = 300,
     ) -> None:
         self.targets: dict[str, Target] = {t.deployment_id: t for t in targets}
         self.check_interval = check_interval
@@ -74,7 +79,10 @@ class HealthMonitor:
         self.last: dict[str, CheckResult] = {}
         self.checks = 0
         self.on_results: list[Callable[[list[CheckResult]], None]] = []
+        self.on_drift: list[Callable[[str, str, Any], None]] = []  # (deployment, model, scores)
         self._scrapes: dict[str, Scrape] = {}
+        self.drift = DriftTracker(min_rows=drift_min_rows)
+        self._no_reference: set[str] = set()  # served without a reference: no drift checks
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -111,6 +119,8 @@ class HealthMonitor:
             self.targets.pop(deployment_id, None)
             self.last.pop(deployment_id, None)
             self._scrapes.pop(deployment_id, None)
+        self.drift.forget(deployment_id)
+        self._no_reference.discard(deployment_id)
         self.book.forget([deployment_id])
 
     def session(self) -> aiohttp.ClientSession:
@@ -133,6 +143,8 @@ class HealthMonitor:
                 )
             if scrape is not None:
                 self._scrapes[target.deployment_id] = scrape
+            if result.live and target.deployment_id not in self._no_reference:
+                await self._read_drift(client, result)
             return result
 
         results = await asyncio.gather(*(one(t) for t in targets))
@@ -141,14 +153,52 @@ class HealthMonitor:
             if result.target.deployment_id not in self.targets:
                 continue  # unwatched while it was being checked
             self.last[result.target.deployment_id] = result
-            for transition in self.book.observe(result.target.deployment_id, result.metrics()):
-                alerts.append(alert_for(result.target, transition))
+            observed = self.book.observe(result.target.deployment_id, result.metrics())
+            alerts += [
+                alert_for(result.target, replace(t, note=result.notes.get(t.rule.metric)))
+                for t in observed
+            ]
         self.checks += len(results)
         for callback in self.on_results:
             callback(list(results))
         for alert in alerts:
             await self._dispatch(alert)
         return alerts
+
+    async def _read_drift(self, client: aiohttp.ClientSession, result: CheckResult) -> None:
+        """Read the model's live counts; a closed window adds its drift metrics to ``result``."""
+        deployment = result.target.deployment_id
+        known = self.drift.has_reference(deployment)
+        snapshot = await read_live(client, result.target, with_reference=not known)
+        if snapshot == {}:
+            self._no_reference.add(deployment)
+            return
+        if snapshot is None:
+            return
+        if known:
+            snapshot["reference"] = self.drift.deployments[deployment].reference
+        scores = self.drift.update(deployment, snapshot)
+        if scores is not None:
+            for callback in self.on_drift:
+                callback(deployment, result.target.model_name, scores)
+            result.stats.update(scores.metrics())
+            thresholds = {r.metric: r.threshold for r in self.book.rules}
+            result.notes.update(scores.notes(thresholds))
+
+    def drift_of(self, deployment_id: str) -> dict[str, Any]:
+        """What the status page shows: the latest window's scores, worst feature first."""
+        if deployment_id in self._no_reference:
+            return {"reference": False}
+        scores = self.drift.latest.get(deployment_id)
+        if scores is None:
+            return {"reference": self.drift.has_reference(deployment_id) or None}
+        return {
+            "reference": True,
+            "rows": scores.rows,
+            "features": sorted(scores.features.items(), key=lambda kv: -kv[1]),
+            "prediction": scores.prediction,
+            "quality": sorted(scores.quality.items(), key=lambda kv: -kv[1]),
+        }
 
     async def _dispatch(self, alert: HealthAlert) -> None:
         for handler in self.handlers:

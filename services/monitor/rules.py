@@ -27,6 +27,11 @@ METRICS: dict[str, str] = {
     "requests": "requests answered over the window (how much the percentiles rest on)",
     "error_rate_5xx": "share of requests answered 5xx over the window (none: no judgement)",
     "error_rate_4xx": "share of requests answered 4xx over the window",
+    "feature_drift": "largest PSI of a feature against the reference profile, per closed drift "
+    "window (none: no reference, or too few rows yet)",
+    "prediction_drift": "PSI of the predictions against the reference's, per closed drift window",
+    "data_quality": "largest share of bad values in a feature per closed drift window: missing "
+    "beyond the reference's share, outside its range, or a category never seen",
 }
 """What a rule's ``metric`` can name: the values each check measures per deployment."""
 
@@ -92,6 +97,33 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         resolve_after=3,
         description="share of requests answered 5xx over the window",
     ),
+    Rule(
+        "data_drift",
+        "feature_drift",
+        "warning",
+        0.2,
+        fire_after=2,
+        resolve_after=2,
+        description="features drifted from the reference",
+    ),
+    Rule(
+        "prediction_drift",
+        "prediction_drift",
+        "warning",
+        0.2,
+        fire_after=2,
+        resolve_after=2,
+        description="predictions drifted from the reference",
+    ),
+    Rule(
+        "data_quality",
+        "data_quality",
+        "warning",
+        0.05,
+        fire_after=2,
+        resolve_after=2,
+        description="bad values in features (missing, out of range, unseen categories)",
+    ),
 )
 
 
@@ -107,6 +139,7 @@ class Transition:
     rule: Rule
     state: AlertState
     observed: float | None
+    note: str | None = None  # what is behind the value (the drifted features)
 
 
 @dataclass

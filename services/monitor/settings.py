@@ -37,6 +37,12 @@ class MonitorSettings(BaseSettings):
         validation_alias=AliasChoices("BENTOMESH_DEPLOYER_URL", "BENTOMESH_MONITOR_DEPLOYER_URL"),
         description="The deployer's API, the authority on what serves (BENTOMESH_DEPLOYER_URL).",
     )
+    drift_min_rows: int = Field(
+        default=300,
+        ge=50,
+        description="Rows a drift window needs before it is judged against the reference "
+        "(fewer: it keeps filling; no judgement).",
+    )
     webhook_url: str | None = Field(default=None, description="POST alerts here.")
     webhook_secret: SecretStr | None = Field(default=None, description="HMAC-SHA256 key.")
 

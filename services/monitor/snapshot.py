@@ -38,6 +38,7 @@ def deployment_rows(
                 "alerts": monitor.book.firing(data.deployment_id),
                 "last_error": result.error if result else None,
                 "history": history.series(data.deployment_id, now) if history else None,
+                "drift": monitor.drift_of(data.deployment_id),
             }
         )
     return sorted(rows, key=lambda r: r["model"])

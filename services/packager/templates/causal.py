@@ -11,10 +11,12 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from . import helpers as bms
+from . import live as lv
 from . import rows as rq
 
 BENTO = bms.load()
 CONFIG, INPUT = BENTO.config, BENTO.input
+LIVE = lv.LiveProfile(CONFIG.get("reference"), INPUT.names)
 if TYPE_CHECKING:
     Rows = list[dict[str, Any]]
 else:
@@ -52,8 +54,9 @@ class CausalEffects:
         ),
     ) -> Effects:
         """CATE per row and the average over the batch."""
-        tau = np.asarray(INPUT.calling(self.model.effect)(bms.prepared(INPUT, rows)), dtype=float)
-        tau = tau.ravel()
+        batch = bms.prepared(INPUT, rows)
+        effect = LIVE.watching(INPUT.calling(self.model.effect), lambda t: np.ravel(t))
+        tau = np.asarray(effect(batch), dtype=float).ravel()
         return Effects(effects=tau.tolist(), average_effect=float(tau.mean()))
 
     @bentoml.api
@@ -82,3 +85,4 @@ class CausalEffects:
 
 
 bms.limit_body(CausalEffects)  # 413 past BENTOMESH_MAX_BODY_BYTES
+lv.expose(CausalEffects, LIVE)  # what it receives, for the monitor

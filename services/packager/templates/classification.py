@@ -9,10 +9,12 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from . import helpers as bms
+from . import live as lv
 from . import rows as rq
 
 BENTO = bms.load()
 CONFIG, INPUT = BENTO.config, BENTO.input
+LIVE = lv.LiveProfile(CONFIG.get("reference"), INPUT.names)
 if TYPE_CHECKING:
     Rows = list[dict[str, Any]]
 else:
@@ -38,8 +40,13 @@ class Classifier:
         )
         self.labels = np.asarray(CONFIG["class_labels"], dtype=object)
         self.label_list = [str(label) for label in CONFIG["class_labels"]]
+        labels = self.labels
         self.predict_proba_batched = bms.MicroBatcher(
-            INPUT.calling(self.model.predict_proba), merge=INPUT.merge
+            LIVE.watching(
+                INPUT.calling(self.model.predict_proba),
+                lambda proba: labels[np.asarray(proba).argmax(axis=1)].tolist(),
+            ),
+            merge=INPUT.merge,
         )
         bms.freeze_heap()
 
@@ -71,3 +78,4 @@ class Classifier:
 
 
 bms.limit_body(Classifier)  # 413 past BENTOMESH_MAX_BODY_BYTES
+lv.expose(Classifier, LIVE)  # what it receives, for the monitor

@@ -10,10 +10,12 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from . import helpers as bms
+from . import live as lv
 from . import rows as rq
 
 BENTO = bms.load()
 CONFIG, INPUT = BENTO.config, BENTO.input
+LIVE = lv.LiveProfile(CONFIG.get("reference"), INPUT.names)
 RETURN_INTERVALS = bool(BENTO.service["options"].get("return_intervals", True))
 if TYPE_CHECKING:
     Rows = list[dict[str, Any]]
@@ -39,7 +41,8 @@ class Regressor:
         scores = CONFIG.get("conformal_scores")
         self.scores = np.sort(np.asarray(scores)) if scores else None
         self.predict_batched = bms.MicroBatcher(
-            INPUT.calling(self.model.predict), merge=INPUT.merge
+            LIVE.watching(INPUT.calling(self.model.predict), lambda yhat: yhat),
+            merge=INPUT.merge,
         )
         bms.freeze_heap()
 
@@ -78,3 +81,4 @@ class Regressor:
 
 
 bms.limit_body(Regressor)  # 413 past BENTOMESH_MAX_BODY_BYTES
+lv.expose(Regressor, LIVE)  # what it receives, for the monitor
