@@ -132,7 +132,9 @@ async def poll(bridge: Bridge, interval_s: float) -> None:
 
 
 def outcome_router(bridge: Bridge, trust: Trust, broker_ref: Any) -> KafkaRouter:
-    """Outcomes of the chains the bridge started, from their signed events only."""
+    """Outcomes of the chains the bridge started, from their signed events only. No consumer
+    group: every bridge reads every outcome (bridges following other registries or models
+    share the topics) from the beginning, and skips what its ledger shows already."""
     router = KafkaRouter()
     reader = trust.history_reader()
 
@@ -147,7 +149,6 @@ def outcome_router(bridge: Bridge, trust: Trust, broker_ref: Any) -> KafkaRouter
     for data_type in (Deployed, StageFailed):
         subscriber = router.subscriber(
             data_type.TOPIC,
-            group_id="bentomesh-registry-bridge",
             auto_offset_reset="earliest",
             fetch_max_wait_ms=50,
             decoder=raw_body,

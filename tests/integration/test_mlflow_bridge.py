@@ -331,7 +331,11 @@ def test_a_restarted_bridge_publishes_nothing_twice(
             return collector.events(topics.MODEL_REGISTERED)
 
     everything = asyncio.run(run())  # the topic from its beginning
-    published = sorted((e.data.tags["mlflow.model"], e.data.model_version) for e in everything)
+    published = sorted(
+        (e.data.tags["mlflow.model"], e.data.model_version)
+        for e in everything
+        if "mlflow.model" in e.data.tags  # the shared broker has other tests' registrations
+    )
     assert published == [("churn", "1"), ("fraud", "2")]  # each once, before the restarts
 
 
