@@ -50,11 +50,13 @@ class _Categories:
         self.unseen = 0
 
     def add(self, values: Any) -> None:
-        counted = Counter("" if v is None else str(v) for v in values)
-        self.missing += counted.pop("", 0)  # a missing value; an empty text counts as one too
-        for value, n in counted.items():
-            if value in self.known:
-                self.counts[value] += n
+        for value, n in Counter(values).items():  # hashing in C; a key per distinct value
+            if value is None or value == "":
+                self.missing += n
+                continue
+            key = value if isinstance(value, str) else str(value)
+            if key in self.known:
+                self.counts[key] += n
             else:
                 self.unseen += n
 
