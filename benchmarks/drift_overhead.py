@@ -9,7 +9,6 @@ wrk to CPU 1. Prints req/s, rows/s, p50, p99, and the ratio of counting to not c
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -17,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.frame_serving import rows_json, table, train
-from benchmarks.serving import Result, start, stop, wait_ready, wrk
+from benchmarks.rounds import measure, print_table
 
 
 def build(model_path: Path, reference: Path | None, name: str) -> str:
@@ -54,35 +53,15 @@ def main() -> None:
         "not counting": build(model_path, None, "bench-drift-off"),
     }
     one, hundred = rows_json(1), rows_json(100)
-    results: list[Result] = []
-    for round_no in range(args.repeat):
-        for port, (name, tag) in enumerate(tags.items(), start=3121):
-            url = f"http://127.0.0.1:{port}/predict_proba"
-            process = start([py, "-m", "bentoml", "serve", tag, "--port", str(port)], cwd=workdir)
-            try:
-                wait_ready(url, "", json.dumps({"rows": json.loads(one)}))
-                for workload, rows, payload, conns in (
-                    ("1 row, c=32", 1, one, 32),
-                    ("100 rows, c=8", 100, hundred, 8),
-                ):
-                    print(f"  round {round_no + 1}: {name}, {workload} ...", flush=True)
-                    body = json.dumps({"rows": json.loads(payload)})
-                    rps, p50, p99 = wrk(url, body, args.duration, conns, workdir)
-                    results.append(Result(name, workload, rps, p50, p99, rows))
-            finally:
-                stop(process)
-    best: dict[tuple[str, str], Result] = {}
-    for r in results:
-        if (r.server, r.workload) not in best or r.rps > best[(r.server, r.workload)].rps:
-            best[(r.server, r.workload)] = r
-    print(f"\n{'server':<22} {'workload':<15} {'req/s':>8} {'rows/s':>9} {'p50 ms':>8} "
-          f"{'p99 ms':>8} {'x off':>7}")  # fmt: skip
-    for (server, workload), r in sorted(best.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        off = best[("not counting", workload)].rps
-        print(
-            f"{server:<22} {workload:<15} {r.rps:>8.0f} {r.rows_per_s:>9.0f} {r.p50_ms:>8.1f} "
-            f"{r.p99_ms:>8.1f} {r.rps / off:>7.3f}"
-        )
+    servers = {
+        name: ([py, "-m", "bentoml", "serve", tag, "--port", str(port)],
+               f"http://127.0.0.1:{port}/predict_proba")
+        for port, (name, tag) in enumerate(tags.items(), start=3121)
+    }  # fmt: skip
+    best = measure(
+        servers, one, hundred, repeat=args.repeat, duration=args.duration, workdir=workdir
+    )
+    print_table(best, "not counting", "x off")
     print(f"\n(best of {args.repeat} interleaved rounds per server and workload)")
     shutil.rmtree(workdir, ignore_errors=True)
 

@@ -12,7 +12,6 @@ pinned to CPU 0 and wrk to CPU 1. Prints req/s, rows/s, p50, p99 and the ratio t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -23,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.serving import Result, start, stop, wait_ready, wrk
+from benchmarks.rounds import measure, print_table
 
 NUMBERS = [f"metric {i} (units)" for i in range(12)]
 STRINGS = [f"segment/{i}" for i in range(8)]
@@ -139,34 +138,10 @@ def main() -> None:
             "http://127.0.0.1:3112/",
         ),
     }  # fmt: skip
-    results: list[Result] = []
-    for round_no in range(args.repeat):
-        for name, (cmd, url) in servers.items():
-            process = start(cmd, cwd=workdir)
-            try:
-                wait_ready(url, "", json.dumps({"rows": json.loads(one)}))
-                for workload, rows, payload, conns in (
-                    ("1 row, c=32", 1, one, 32),
-                    ("100 rows, c=8", 100, hundred, 8),
-                ):
-                    print(f"  round {round_no + 1}: {name}, {workload} ...", flush=True)
-                    body = json.dumps({"rows": json.loads(payload)})
-                    rps, p50, p99 = wrk(url, body, args.duration, conns, workdir)
-                    results.append(Result(name, workload, rps, p50, p99, rows))
-            finally:
-                stop(process)
-    best: dict[tuple[str, str], Result] = {}
-    for r in results:
-        if (r.server, r.workload) not in best or r.rps > best[(r.server, r.workload)].rps:
-            best[(r.server, r.workload)] = r
-    print(f"\n{'server':<24} {'workload':<15} {'req/s':>8} {'rows/s':>9} {'p50 ms':>8} "
-          f"{'p99 ms':>8} {'x floor':>8}")  # fmt: skip
-    for (server, workload), r in sorted(best.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        floor = best[("bare asgi + DataFrame", workload)].rps
-        print(
-            f"{server:<24} {workload:<15} {r.rps:>8.0f} {r.rows_per_s:>9.0f} {r.p50_ms:>8.1f} "
-            f"{r.p99_ms:>8.1f} {r.rps / floor:>8.2f}"
-        )
+    best = measure(
+        servers, one, hundred, repeat=args.repeat, duration=args.duration, workdir=workdir
+    )
+    print_table(best, "bare asgi + DataFrame", "x floor")
     print(f"\n(best of {args.repeat} interleaved rounds per server and workload)")
     shutil.rmtree(workdir, ignore_errors=True)
 

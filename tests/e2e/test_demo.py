@@ -15,21 +15,26 @@ from services.runtime.ports import free_port
 pytestmark = pytest.mark.e2e
 
 
-def test_demo_deploys_three_kinds_of_model_and_exits_cleanly(tmp_path: Path) -> None:
+def run_demo(tmp_path: Path, *options: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``bentomesh demo`` as a new user runs it: its own homes, an embedded broker."""
     env = {
         **os.environ,
         "BENTOMESH_HOME": str(tmp_path / ".bentomesh"),  # hidden, like the default ~/.bentomesh
         "BENTOML_HOME": str(tmp_path / "bentoml"),
         "BENTOMESH_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
-        "COLUMNS": "200",
+        "COLUMNS": "250",
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "services.cli.main", "demo"],
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "demo", *options],
         env=env,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=timeout,
     )
+
+
+def test_demo_deploys_three_kinds_of_model_and_exits_cleanly(tmp_path: Path) -> None:
+    result = run_demo(tmp_path, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     for model in ("churn:1", "demand:1", "uplift:1"):
@@ -50,20 +55,7 @@ def test_demo_deploys_three_kinds_of_model_and_exits_cleanly(tmp_path: Path) -> 
 def test_demo_from_mlflow_serves_what_was_registered_there(tmp_path: Path) -> None:
     """``bentomesh demo --mlflow``: its own MLflow server, a model registered there, served by
     the mesh through the bridge and MLflow's signed webhook, and tagged back in MLflow."""
-    env = {
-        **os.environ,
-        "BENTOMESH_HOME": str(tmp_path / ".bentomesh"),
-        "BENTOML_HOME": str(tmp_path / "bentoml"),
-        "BENTOMESH_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
-        "COLUMNS": "250",
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "services.cli.main", "demo", "--mlflow"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_demo(tmp_path, "--mlflow", timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     for step in ("model.registered", "bento.built", "deployment.ready", "-> 200"):

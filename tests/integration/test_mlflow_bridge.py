@@ -179,6 +179,27 @@ def registered_for(collector: Collector, model: str) -> list[Any]:
     ]
 
 
+def delivery(
+    model: str, version: str, *, secret: str = SECRET, age_s: float = 0
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of an MLflow ``model_version.created`` webhook, signed as MLflow
+    signs it, sent ``age_s`` seconds ago."""
+    body = json.dumps(
+        {
+            "entity": "model_version",
+            "action": "created",
+            "timestamp": "2026-11-30T00:00:00+00:00",
+            "data": {"name": model, "version": version},
+        }
+    ).encode()
+    delivery_id, stamp = str(uuid.uuid4()), str(int(time.time() - age_s))
+    return body, {
+        "X-MLflow-Delivery-Id": delivery_id,
+        "X-MLflow-Timestamp": stamp,
+        "X-MLflow-Signature": sign(secret, delivery_id, stamp, body),
+    }
+
+
 def test_a_version_registered_in_mlflow_is_served_and_mlflow_shows_where(
     mesh: LocalMesh, mlflow_server: MlflowServer, kafka: KafkaSettings
 ) -> None:
@@ -230,29 +251,11 @@ def test_a_version_registered_in_mlflow_is_served_and_mlflow_shows_where(
 
 def test_a_webhook_with_a_bad_signature_or_an_old_timestamp_is_refused(mesh: LocalMesh) -> None:
     url = f"{bridge_of(mesh).url}/webhooks/mlflow"
-    body = json.dumps(
-        {
-            "entity": "model_version",
-            "action": "created",
-            "timestamp": "2026-11-30T00:00:00+00:00",
-            "data": {"name": "churn", "version": "99"},
-        }
-    ).encode()
-    delivery, now = str(uuid.uuid4()), str(int(time.time()))
-    forged = {
-        "X-MLflow-Delivery-Id": delivery,
-        "X-MLflow-Timestamp": now,
-        "X-MLflow-Signature": sign("not-the-secret", delivery, now, body),
-    }
+    body, forged = delivery("churn", "99", secret="not-the-secret")
     refused = httpx.post(url, content=body, headers=forged, timeout=10)
     assert refused.status_code == 401
     assert "signature does not match" in refused.json()["error"]
-    old = str(int(time.time()) - 3600)
-    replayed = {
-        "X-MLflow-Delivery-Id": delivery,
-        "X-MLflow-Timestamp": old,
-        "X-MLflow-Signature": sign(SECRET, delivery, old, body),
-    }
+    body, replayed = delivery("churn", "99", age_s=3600)
     stale = httpx.post(url, content=body, headers=replayed, timeout=10)
     assert stale.status_code == 401
     assert "s old" in stale.json()["error"]
@@ -304,20 +307,7 @@ def test_a_restarted_bridge_publishes_nothing_twice(
     for local in (mesh, poller):
         os.kill(bridge_of(local).process.pid, signal.SIGKILL)  # type: ignore[union-attr]
         local.restart(REGISTRY_BRIDGE.name, timeout=60)
-    body = json.dumps(
-        {
-            "entity": "model_version",
-            "action": "created",
-            "timestamp": "2026-11-30T00:00:00+00:00",
-            "data": {"name": "churn", "version": "1"},
-        }
-    ).encode()
-    delivery, now = str(uuid.uuid4()), str(int(time.time()))
-    headers = {
-        "X-MLflow-Delivery-Id": delivery,
-        "X-MLflow-Timestamp": now,
-        "X-MLflow-Signature": sign(SECRET, delivery, now, body),
-    }
+    body, headers = delivery("churn", "1")  # MLflow delivering version 1's webhook again
 
     async def run() -> list[Any]:
         async with Collector(kafka) as collector:
