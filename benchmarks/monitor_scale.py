@@ -1,6 +1,7 @@
 """The monitor at scale: N local endpoints checked every few seconds; its CPU share and memory.
 
-Run: ``uv run python -m benchmarks.monitor_scale [--endpoints 1000] [--interval 5] [--cycles 6]``.
+Run: ``uv run python -m benchmarks.monitor_scale [--endpoints 1000] [--interval 5] [--cycles 6]
+[--drift]``; with ``--drift`` every endpoint also serves the drift counts of 20 features.
 
 The endpoints are served by a separate process (uvicorn, BentoML's endpoint and metric names under
 one path prefix per endpoint), so only the monitor's own work is measured: CPU seconds of this
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import subprocess
 import sys
@@ -35,8 +37,28 @@ async def ok(request):
     return PlainTextResponse("\\n")
 async def metrics(request):
     return Response(METRICS, media_type="text/plain")
+import json, os
+FEATURES = [f"feature {i}" for i in range(20)]
+PROFILE = {"kind": "numeric", "edges": [float(i) for i in range(9)], "shares": [0.1] * 10,
+           "missing": 0.0, "range": [-1.0, 10.0]}
+REFERENCE = {"rows": 10000, "bins": 10, "features": {f: PROFILE for f in FEATURES},
+             "prediction": PROFILE}
+CALLS = {}
+async def live(request):
+    # 300 more rows at every read, spread over the bins: every check closes a drift window
+    e = request.path_params["e"]
+    n = CALLS[e] = CALLS.get(e, 0) + 1
+    counts = {"counts": [30 * n] * 10, "missing": 0, "outside": 0}
+    body = {"pid": os.getpid(), "rows": 300 * n, "errors": 0, "last_error": None,
+            "reference": None if b"reference=0" in request.scope["query_string"] else REFERENCE,
+            "features": {f: counts for f in FEATURES}, "prediction": counts}
+    return Response(json.dumps(body), media_type="application/json")
+async def no_reference(request):
+    return Response("{}", status_code=404, media_type="application/json")
+DRIFT = os.environ.get("BENCH_DRIFT") == "1"
 app = Starlette(routes=[Route("/{e}/livez", ok), Route("/{e}/readyz", ok),
-                        Route("/{e}/metrics", metrics)])
+                        Route("/{e}/metrics", metrics),
+                        Route("/{e}/bentomesh/live", live if DRIFT else no_reference)])
 """
 
 
@@ -48,6 +70,11 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=5.0)
     parser.add_argument("--cycles", type=int, default=6)
     parser.add_argument("--servers", type=int, default=1, help="server processes")
+    parser.add_argument(
+        "--drift",
+        action="store_true",
+        help="endpoints serve drift counts of 20 features; every check closes a window",
+    )
     args = parser.parse_args()
 
     from services.monitor.checker import Target
@@ -72,6 +99,7 @@ def main() -> None:
                 "--no-access-log",
             ],
             cwd=workdir,
+            env={**os.environ, "BENCH_DRIFT": "1" if args.drift else "0"},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -93,7 +121,11 @@ def main() -> None:
             for i in range(args.endpoints)
         ]
         monitor = HealthMonitor(targets, check_interval=args.interval, concurrency=100)
-        print(f"{args.endpoints} endpoints, every {args.interval}s, {args.cycles} measured cycles")
+        drift = "with drift windows of 20 features" if args.drift else "no drift (404)"
+        print(
+            f"{args.endpoints} endpoints ({drift}), every {args.interval}s, "
+            f"{args.cycles} measured cycles"
+        )
 
         async def measure() -> tuple[float, float, list[float]]:
             async with monitor.session() as client:
