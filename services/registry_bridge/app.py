@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faststream.kafka import KafkaRouter
@@ -89,8 +90,7 @@ def create_app(
         resent = await bridge.resend_unsent(resend)
         if resent:
             logger.info("sent again %d registrations claimed before a restart", resent)
-        if settings.poll_interval_s > 0:
-            tasks.append(asyncio.create_task(poll(bridge, settings.poll_interval_s)))
+        tasks.append(asyncio.create_task(keep_up(bridge, settings, resend)))
         logger.info(
             "following %s (%s; models: %s): webhooks at POST /webhooks/mlflow%s, %s",
             settings.tracking_uri,
@@ -120,15 +120,22 @@ def _registered_type() -> type[EventData]:
     return ModelRegistered
 
 
-async def poll(bridge: Bridge, interval_s: float) -> None:
+async def keep_up(
+    bridge: Bridge, settings: BridgeSettings, resend: Callable[[str], Awaitable[None]]
+) -> None:
+    """Send again what a failed publish left claimed, and poll the registry when polling."""
     while True:
         try:
-            for line in await bridge.poll_once():
-                if not line.endswith(": unchanged"):
-                    logger.info("poll: %s", line)
-        except Exception as exc:  # MLflow unreachable: try again next round
-            logger.warning("polling MLflow failed: %s", exc)
-        await asyncio.sleep(interval_s)
+            resent = await bridge.resend_unsent(resend)
+            if resent:
+                logger.info("sent %d registrations the broker had refused", resent)
+            if settings.poll_interval_s > 0:
+                for line in await bridge.poll_once():
+                    if not line.endswith(": unchanged"):
+                        logger.info("poll: %s", line)
+        except Exception as exc:  # MLflow or the broker unreachable: try again next round
+            logger.warning("keeping up with MLflow failed: %s", exc)
+        await asyncio.sleep(settings.poll_interval_s or 30.0)
 
 
 def outcome_router(bridge: Bridge, trust: Trust, broker_ref: Any) -> KafkaRouter:

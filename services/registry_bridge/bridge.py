@@ -92,11 +92,13 @@ class Bridge:
         return "published"
 
     async def resend_unsent(self, resend: Callable[[str], Awaitable[None]]) -> int:
-        """Events claimed but maybe never published (the bridge died in between): again."""
-        unsent = self.ledger.unsent()
-        for chain_id, raw in unsent:
-            await resend(raw)
-            self.ledger.mark_sent(chain_id)
+        """Events claimed but maybe never published (the bridge died in between, or the broker
+        refused): again, with the same id."""
+        async with self._serial:  # not while an offer is between its claim and its publish
+            unsent = self.ledger.unsent()
+            for chain_id, raw in unsent:
+                await resend(raw)
+                self.ledger.mark_sent(chain_id)
         return len(unsent)
 
     async def poll_once(self) -> list[str]:

@@ -194,3 +194,56 @@ def test_an_empty_variable_configures_nothing(monkeypatch: pytest.MonkeyPatch) -
     assert settings.poll_interval_s == 10.0  # no webhooks: polling is how it hears
     assert settings.follows("fraud")
     assert not settings.follows("other")
+
+
+async def test_a_registration_the_broker_refused_is_sent_later_with_the_same_id(
+    tmp_path: Path,
+) -> None:
+    """Claimed, then the publish fails: the webhook is answered 'unchanged' on MLflow's retry,
+    and the next round sends the very event (same id) — nothing forgotten, nothing twice."""
+    from typing import Any
+
+    from bentomesh_contracts.codec import decode
+    from bentomesh_contracts.envelope import new_chain
+    from bentomesh_contracts.events import ModelRegistered
+    from services.registry_bridge.bridge import Bridge
+    from services.registry_bridge.settings import BridgeSettings
+
+    event = new_chain(
+        ModelRegistered(
+            model_name="churn",
+            model_version="1",
+            task="classification",
+            artifact_uri="/a/model.joblib",
+            artifact_sha256="a" * 64,
+        ),
+        source="test",
+    )
+    sent: list[Any] = []
+    broker_up = False
+
+    async def publish(e: Any) -> None:
+        if not broker_up:
+            raise ConnectionError("broker unreachable")
+        sent.append(e)
+
+    async def resend(raw: str) -> None:
+        await publish(decode(raw.encode()))
+
+    class Untagged(Bridge):
+        def registration(self, model: str, version: str) -> Any:
+            return event
+
+        async def _tag(self, model: str, version: str, tags: dict[str, str]) -> None:
+            return None
+
+    bridge = Untagged(BridgeSettings(), None, Ledger(tmp_path / "l.db"), tmp_path, publish)  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError):
+        await bridge.offer("churn", "1")
+    assert await bridge.offer("churn", "1") == "unchanged"  # MLflow delivering it again
+    with pytest.raises(ConnectionError):
+        await bridge.resend_unsent(resend)  # still down: stays claimed
+    broker_up = True
+    assert await bridge.resend_unsent(resend) == 1
+    assert [e.id for e in sent] == [event.id]
+    assert await bridge.resend_unsent(resend) == 0
