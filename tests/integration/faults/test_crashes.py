@@ -81,6 +81,10 @@ def chaos(session_home: Path, artifact_root: Path) -> Iterator[ChaosMesh]:
                 "BENTOMESH_SUPERVISE_INTERVAL_S": "1",
                 "BENTOMESH_RUNTIME": "process",
                 "BENTOMESH_MONITOR_INTERVAL_S": "1",
+                # A restarted model server accepts connections some seconds before it answers.
+                # Each check then waits for its timeout, for /readyz and then /livez. With 3 s,
+                # a 9 s outage could show only two failed checks, one short of the rule.
+                "BENTOMESH_MONITOR_TIMEOUT_S": "1",
             },
         )
         mesh.start(timeout=180)
