@@ -24,7 +24,7 @@ from starlette.routing import Route
 from bentomesh_contracts import topics
 from bentomesh_contracts.codec import decode_as, partition_key
 from bentomesh_contracts.envelope import CloudEvent
-from bentomesh_contracts.events import Deployed, EventData, StageFailed
+from bentomesh_contracts.events import Deployed, EventData, ModelRegistered, StageFailed
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.training import default_artifact_dir
 from services.registry_bridge.bridge import Bridge
@@ -83,7 +83,7 @@ def create_app(
     tasks: list[asyncio.Task[None]] = []
 
     async def resend(raw: str) -> None:
-        event = decode_as(raw.encode(), _registered_type())
+        event = decode_as(raw.encode(), ModelRegistered)
         await broker_box[0].publish(raw.encode(), topics.MODEL_REGISTERED, key=partition_key(event))
 
     async def start() -> None:
@@ -112,12 +112,6 @@ def create_app(
     app.on_shutdown(stop)
     app.bridge = bridge  # type: ignore[attr-defined]
     return app
-
-
-def _registered_type() -> type[EventData]:
-    from bentomesh_contracts.events import ModelRegistered
-
-    return ModelRegistered
 
 
 async def keep_up(
