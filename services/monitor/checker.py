@@ -49,18 +49,26 @@ class CheckResult:
         }
 
 
-async def _timed_get(
-    session: aiohttp.ClientSession, url: str
-) -> tuple[bool, float | None, str | None]:
+@dataclass(frozen=True)
+class _Answer:
+    ok: bool
+    ms: float | None
+    error: str | None = None
+    timed_out: bool = False
+
+
+async def _timed_get(session: aiohttp.ClientSession, url: str) -> _Answer:
     started = time.perf_counter()
     try:
         async with session.get(url) as response:
             await response.read()
             status = response.status
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        return False, None, f"{type(exc).__name__}: {exc}"
+    except TimeoutError:
+        return _Answer(False, None, f"{url} did not answer in time", timed_out=True)
+    except aiohttp.ClientError as exc:
+        return _Answer(False, None, f"{type(exc).__name__}: {exc}")
     elapsed = (time.perf_counter() - started) * 1000
-    return status == 200, elapsed, None if status == 200 else f"{url} answered {status}"
+    return _Answer(status == 200, elapsed, None if status == 200 else f"{url} answered {status}")
 
 
 async def check(
@@ -69,14 +77,17 @@ async def check(
     """Check ``target``; returns the result and this scrape (the next window's start).
 
     A ready service is live, so ``/livez`` is asked only when ``/readyz`` fails: two requests
-    per healthy endpoint (readiness and metrics), which is what keeps the monitor cheap.
+    per healthy endpoint (readiness and metrics), which is what keeps the monitor cheap. A
+    ``/readyz`` that timed out counts as not live: a server that does not answer serves nobody,
+    and asking ``/livez`` would only wait out the timeout a second time.
     """
     base = target.url.rstrip("/")
-    ready, ready_ms, error = await _timed_get(session, f"{base}/readyz")
+    readiness = await _timed_get(session, f"{base}/readyz")
+    ready, ready_ms, error = readiness.ok, readiness.ms, readiness.error
     live, live_ms = ready, ready_ms
-    if not ready:
-        live, live_ms, live_error = await _timed_get(session, f"{base}/livez")
-        error = live_error or error
+    if not ready and not readiness.timed_out:
+        liveness = await _timed_get(session, f"{base}/livez")
+        live, live_ms, error = liveness.ok, liveness.ms, liveness.error or error
     scrape = None
     stats: dict[str, float | None] = {}
     if live:

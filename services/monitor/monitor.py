@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from bentomesh_contracts.events import HealthAlert
+from services.monitor.alerts import alert_for
 from services.monitor.checker import CheckResult, Target, check, read_live
 from services.monitor.drift import DriftTracker
 from services.monitor.rules import DEFAULT_RULES, AlertBook, Rule, Transition
@@ -29,32 +30,6 @@ from services.monitor.window import Scrape
 logger = logging.getLogger("bentomesh.monitor")
 
 Handler = Callable[[HealthAlert], Any]
-
-
-def alert_for(target: Target, transition: Transition) -> HealthAlert:
-    rule = transition.rule
-    observed = transition.observed
-    what = rule.description or rule.name
-    if transition.state == "firing":
-        message = f"{target.model_name}:{target.model_version}: {what}"
-        if transition.note:
-            message += f": {transition.note}"
-        if observed is not None and rule.metric not in ("live_failed", "ready_failed"):
-            message += f" ({observed:.3g} vs threshold {rule.threshold:g})"
-    else:
-        message = f"{target.model_name}:{target.model_version}: {rule.name} back to normal"
-    return HealthAlert(
-        deployment_id=target.deployment_id,
-        model_name=target.model_name,
-        model_version=target.model_version,
-        endpoint_url=target.url,
-        rule=rule.name,
-        severity=rule.severity,
-        state=transition.state,
-        observed=observed,
-        threshold=rule.threshold,
-        message=message,
-    )
 
 
 class HealthMonitor:
@@ -86,6 +61,8 @@ class HealthMonitor:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._inflight: dict[str, asyncio.Future[CheckResult]] = {}
+        self._limits: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
     def add_alert_handler(self, handler: Handler) -> None:
         """``handler(alert)``; a coroutine function is awaited."""
@@ -130,24 +107,32 @@ class HealthMonitor:
             connector=aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=self.concurrency),
         )
 
-    async def run_once(self, client: aiohttp.ClientSession) -> list[HealthAlert]:
-        """Check every target once (bounded concurrency); dispatch and return the alerts."""
+    async def run_once(
+        self, client: aiohttp.ClientSession, wait: float | None = None
+    ) -> list[HealthAlert]:
+        """Check every target once (bounded concurrency); dispatch and return the alerts.
+
+        With ``wait``, return after at most that many seconds: a check still running (an
+        endpoint that does not answer) stays in flight and is harvested by a later call, and its
+        target is not checked again meanwhile. One hanging endpoint then delays nobody else.
+        """
         with self._lock:
             targets = list(self.targets.values())
-        limit = asyncio.Semaphore(self.concurrency)
-
-        async def one(target: Target) -> CheckResult:
-            async with limit:
-                result, scrape = await check(
-                    client, target, self._scrapes.get(target.deployment_id)
+        for target in targets:
+            if target.deployment_id not in self._inflight:
+                self._inflight[target.deployment_id] = asyncio.ensure_future(
+                    self._check_one(client, target)
                 )
-            if scrape is not None:
-                self._scrapes[target.deployment_id] = scrape
-            if result.live and target.deployment_id not in self._no_reference:
-                await self._read_drift(client, result)
-            return result
-
-        results = await asyncio.gather(*(one(t) for t in targets))
+        tasks = list(self._inflight.values())
+        if not tasks:
+            return []
+        done, _ = await asyncio.wait(tasks, timeout=wait)
+        results = []
+        for task in done:
+            result = task.result()
+            if self._inflight.get(result.target.deployment_id) is task:
+                del self._inflight[result.target.deployment_id]
+            results.append(result)
         alerts = []
         for result in results:
             if result.target.deployment_id not in self.targets:
@@ -164,6 +149,17 @@ class HealthMonitor:
         for alert in alerts:
             await self._dispatch(alert)
         return alerts
+
+    async def _check_one(self, client: aiohttp.ClientSession, target: Target) -> CheckResult:
+        loop = asyncio.get_running_loop()
+        limit = self._limits.setdefault(loop, asyncio.Semaphore(self.concurrency))
+        async with limit:
+            result, scrape = await check(client, target, self._scrapes.get(target.deployment_id))
+        if scrape is not None:
+            self._scrapes[target.deployment_id] = scrape
+        if result.live and target.deployment_id not in self._no_reference:
+            await self._read_drift(client, result)
+        return result
 
     async def _read_drift(self, client: aiohttp.ClientSession, result: CheckResult) -> None:
         """Read the model's live counts; a closed window adds its drift metrics to ``result``."""
@@ -210,15 +206,32 @@ class HealthMonitor:
                 logger.exception("alert handler %r failed", handler)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Check on the interval (jittered) until ``stop`` is set or :meth:`stop` is called."""
-        async with self.session() as client:
-            while not self._stop.is_set() and not (stop and stop.is_set()):
-                await self.run_once(client)
-                delay = self.check_interval * (1 + random.uniform(-self.jitter, self.jitter))  # noqa: S311
-                for _ in range(max(1, int(delay / 0.05))):
-                    if self._stop.is_set() or (stop and stop.is_set()):
-                        return
-                    await asyncio.sleep(delay / max(1, int(delay / 0.05)))
+        """Check on the interval (jittered) until ``stop`` is set or :meth:`stop` is called.
+
+        Cycles start on a fixed clock: a cycle's own duration does not stretch the interval,
+        and a check that outlasts it is harvested by the next cycle.
+        """
+
+        def stopping() -> bool:
+            return self._stop.is_set() or bool(stop and stop.is_set())
+
+        loop = asyncio.get_running_loop()
+        try:
+            async with self.session() as client:
+                while not stopping():
+                    started = loop.time()
+                    await self.run_once(client, wait=self.check_interval)
+                    delay = self.check_interval * (1 + random.uniform(-self.jitter, self.jitter))  # noqa: S311
+                    remaining = max(0.0, started + delay - loop.time())
+                    steps = max(1, int(remaining / 0.05))
+                    for _ in range(steps):
+                        if stopping():
+                            return
+                        await asyncio.sleep(remaining / steps)
+        finally:
+            for task in self._inflight.values():
+                task.cancel()
+            self._inflight.clear()
 
     def start(self) -> None:
         """Run in a background thread (its own event loop)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -108,6 +109,37 @@ async def test_rising_5xx_rate_fires_the_error_rule(server: ModelServer) -> None
     assert [(a.rule, a.severity, a.state) for a in fired] == [
         ("error_rate_5xx", "critical", "firing")
     ]
+
+
+async def test_endpoint_that_hangs_delays_no_other_check(server: ModelServer) -> None:
+    """A server that accepts connections but never answers is down after one timeout (no
+    second wait on ``/livez``) and does not slow the checks of the other endpoints."""
+    hanging = socket.socket()
+    hanging.bind(("127.0.0.1", 0))
+    hanging.listen(64)  # the kernel accepts; nobody ever answers
+    hung_url = f"http://127.0.0.1:{hanging.getsockname()[1]}"
+    monitor = HealthMonitor(
+        [Target("dep-ok", server.url, "churn", "3"), Target("dep-hung", hung_url, "stuck", "1")],
+        check_interval=0.2,
+        jitter=0.0,
+        timeout_s=1.5,
+    )
+    seen: list[tuple[str, bool, str | None]] = []
+    monitor.on_results.append(
+        lambda results: seen.extend((r.target.deployment_id, r.live, r.error) for r in results)
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(monitor.run(stop))
+    await asyncio.sleep(3.2)
+    stop.set()
+    await running
+    hanging.close()
+    healthy = [live for dep, live, _ in seen if dep == "dep-ok"]
+    hung = [(live, error) for dep, live, error in seen if dep == "dep-hung"]
+    assert all(healthy), healthy
+    assert len(healthy) >= 10, healthy  # one check every 0.2 s, as if it were alone
+    assert 1 <= len(hung) <= 2, hung  # each of its checks waited out one 1.5 s timeout
+    assert hung[0] == (False, f"{hung_url}/readyz did not answer in time")
 
 
 def test_python_api_works_without_kafka(server: ModelServer) -> None:
