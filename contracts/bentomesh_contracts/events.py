@@ -6,7 +6,7 @@ default. ``EVENT_TYPE`` and ``TOPIC`` tie each data model to its CloudEvent type
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,9 +20,15 @@ from bentomesh_contracts.fields import (
     Sha256,
 )
 
+# the parts of a registration, importable from here as before
+from bentomesh_contracts.parts import CausalSpec as CausalSpec
+from bentomesh_contracts.parts import DataRef as DataRef
+from bentomesh_contracts.parts import DeploymentPrefs as DeploymentPrefs
+from bentomesh_contracts.parts import Resources as Resources
+from bentomesh_contracts.parts import Runtime as Runtime
+
 Framework = Literal["sklearn", "xgboost", "lightgbm", "econml"]
 Task = Literal["classification", "regression", "causal"]
-Runtime = Literal["auto", "docker", "process"]
 Stage = Literal["packager", "builder", "deployer", "monitor"]
 Severity = Literal["info", "warning", "critical"]
 AlertState = Literal["firing", "resolved"]
@@ -33,53 +39,6 @@ class EventData(BaseModel):
 
     EVENT_TYPE: ClassVar[str]
     TOPIC: ClassVar[str]
-
-
-class _Part(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class DataRef(_Part):
-    """A reference to a data file the packager needs, verified by digest like the artifact."""
-
-    uri: str = Field(
-        description="Local path or file:// URI of the file (under an allowed root).",
-        examples=["file:///data/models/churn/3/calibration.npz"],
-    )
-    sha256: Sha256
-
-
-class CausalSpec(_Part):
-    """Names of the treatment and outcome of a causal model (features are its effect modifiers)."""
-
-    treatment: str = Field(min_length=1, description="Name of the treatment variable.")
-    outcome: str = Field(min_length=1, description="Name of the outcome variable.")
-
-
-class Resources(_Part):
-    """Resource limits of one model replica."""
-
-    cpus: float = Field(default=1.0, gt=0, le=64, description="CPU limit in cores.")
-    memory_mb: int = Field(default=1024, ge=128, le=262_144, description="Memory limit in MiB.")
-
-
-class DeploymentPrefs(_Part):
-    """How the training job would like the model to be served."""
-
-    runtime: Runtime = Field(
-        default="auto",
-        description="'docker' runs a container, 'process' a local bentoml process, 'auto' picks "
-        "docker when an engine is reachable.",
-    )
-    replicas: int = Field(
-        default=1,
-        ge=1,
-        le=16,
-        description="Number of serving replicas. The process and Docker runtimes run one server "
-        "per version and refuse more (StageFailed UnsupportedPreference) rather than ignore it.",
-    )
-    workers: int = Field(default=1, ge=1, le=16, description="Model worker processes per replica.")
-    resources: Resources = Field(default_factory=Resources, description="Limits per replica.")
 
 
 class ModelRegistered(EventData):
@@ -252,6 +211,30 @@ class HealthAlert(EventData):
     message: str = Field(description="Human-readable explanation.")
 
 
+class PredictionsSampled(EventData):
+    """Rows a deployment served, with its predictions: a sample of its traffic, published by the
+    monitor for models registered with ``deployment.log_predictions`` above 0. ``worker`` and
+    ``seq`` identify a sample: a redelivery carries the same pair."""
+
+    EVENT_TYPE: ClassVar[str] = "bentomesh.predictions.sampled.v1"
+    TOPIC: ClassVar[str] = topics.PREDICTIONS
+
+    deployment_id: str = Field(description="Deployment that served the rows.")
+    model_name: ModelName
+    model_version: ModelVersion
+    worker: int = Field(description="Process id of the model worker that served them.")
+    seq: int = Field(ge=1, description="Number of this sample within that worker.")
+    served_at: float = Field(description="Unix time the batch was predicted.")
+    rows: list[dict[str, Any]] = Field(description="Sampled input rows, by column name.")
+    predictions: list[Any] = Field(
+        description="The prediction of each row: a label, a value or an effect."
+    )
+    sampled_rows: int = Field(
+        ge=0, description="Rows sampled from the batch; more than ``rows`` when truncated."
+    )
+    truncated: bool = Field(description="Rows were left out to keep the sample under its size cap.")
+
+
 class StageFailed(EventData):
     """A stage could not process an event; the chain of that model version stops here."""
 
@@ -280,6 +263,7 @@ EVENT_DATA_TYPES: tuple[type[EventData], ...] = (
     Deployed,
     Undeployed,
     HealthAlert,
+    PredictionsSampled,
     StageFailed,
 )
 DATA_BY_EVENT_TYPE: dict[str, type[EventData]] = {cls.EVENT_TYPE: cls for cls in EVENT_DATA_TYPES}

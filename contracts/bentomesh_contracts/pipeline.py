@@ -16,6 +16,7 @@ from bentomesh_contracts.events import (
     HealthAlert,
     ImageReady,
     ModelRegistered,
+    PredictionsSampled,
     Stage,
     StageFailed,
     Undeployed,
@@ -73,6 +74,7 @@ PRODUCER_OF: Final[dict[str, str]] = {
     ModelRegistered.EVENT_TYPE: TRAINING_JOB,
     **{entry.produces.EVENT_TYPE: entry.name for entry in PIPELINE},
     Undeployed.EVENT_TYPE: "deployer",
+    PredictionsSampled.EVENT_TYPE: "monitor",
 }
 """Event type -> who emits it (``StageFailed`` names its stage in its data)."""
 
@@ -82,7 +84,8 @@ CHAIN_TOPICS: Final[tuple[str, ...]] = (
     Undeployed.TOPIC,
     StageFailed.TOPIC,
 )
-"""Every topic an event of a model version's chain can travel on (not the dead letters)."""
+"""Every topic an event of a model version's chain can travel on (not the dead letters, nor
+the sampled predictions: traffic, not lineage)."""
 
 TERMINAL_EVENTS: Final[tuple[type[EventData], ...]] = (Deployed, StageFailed)
 """A registration ends with exactly one of these."""

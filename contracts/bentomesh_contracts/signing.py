@@ -37,6 +37,7 @@ from bentomesh_contracts.events import (
     HealthAlert,
     ImageReady,
     ModelRegistered,
+    PredictionsSampled,
     StageFailed,
     Undeployed,
 )
@@ -51,7 +52,7 @@ MAY_EMIT: Final[Mapping[str, frozenset[str]]] = {
     "packager": frozenset({BentoBuilt.EVENT_TYPE, StageFailed.EVENT_TYPE}),
     "builder": frozenset({ImageReady.EVENT_TYPE, StageFailed.EVENT_TYPE}),
     "deployer": frozenset({Deployed.EVENT_TYPE, Undeployed.EVENT_TYPE, StageFailed.EVENT_TYPE}),
-    "monitor": frozenset({HealthAlert.EVENT_TYPE}),
+    "monitor": frozenset({HealthAlert.EVENT_TYPE, PredictionsSampled.EVENT_TYPE}),
 }
 """Producer -> the event types it may emit. A ``StageFailed`` must also name its producer as
 the failed stage."""

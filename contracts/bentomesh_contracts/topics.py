@@ -9,6 +9,7 @@ DEPLOYED: Final = "bentomesh.deployed.v1"
 UNDEPLOYED: Final = "bentomesh.undeployed.v1"
 HEALTH_ALERT: Final = "bentomesh.health-alert.v1"
 STAGE_FAILED: Final = "bentomesh.stage-failed.v1"
+PREDICTIONS: Final = "bentomesh.predictions.v1"
 DEAD_LETTER: Final = "bentomesh.dead-letter.v1"
 
 ALL_TOPICS: Final = (
@@ -19,5 +20,6 @@ ALL_TOPICS: Final = (
     UNDEPLOYED,
     HEALTH_ALERT,
     STAGE_FAILED,
+    PREDICTIONS,
     DEAD_LETTER,
 )

@@ -102,6 +102,15 @@ ReferenceOpt = Annotated[
 ]
 TreatmentOpt = Annotated[str | None, typer.Option(help="Treatment name (causal).")]
 OutcomeOpt = Annotated[str | None, typer.Option(help="Outcome name (causal).")]
+LogPredictionsOpt = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        help="Share of served rows the monitor publishes with their predictions to "
+        "bentomesh.predictions.v1 (0: none).",
+    ),
+]
 RuntimeOpt = Annotated[RuntimeChoice, typer.Option(help="Where the model runs.")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name.")]
 
@@ -117,6 +126,7 @@ FLAGS = {
     "reference": "--reference",
     "causal": "--treatment/--outcome",
     "deployment": "--runtime",
+    "log_predictions": "--log-predictions",
     "artifact_uri": "--model-path",
 }
 """Which flag sets which field of ModelRegistered: errors name the flag, not the field."""
@@ -140,6 +150,7 @@ class Registration:
     reference: ReferenceOpt = None
     treatment: TreatmentOpt = None
     outcome: OutcomeOpt = None
+    log_predictions: LogPredictionsOpt = 0.0
 
     def artifact_dirs(self) -> list[str]:
         """The directories of the files named here (the roots a local mesh must allow)."""
@@ -157,8 +168,9 @@ class Registration:
 
         from bentomesh_contracts.publish import build_model_registered
 
+        prefs = DeploymentPrefs(runtime=runtime.value, log_predictions=self.log_predictions)
         if self.from_mlflow:
-            return from_mlflow(self.from_mlflow, self.tracking_uri, runtime)
+            return from_mlflow(self.from_mlflow, self.tracking_uri, prefs)
         required = (
             ("--model-path", self.model_path),
             ("--model", self.name),
@@ -187,7 +199,7 @@ class Registration:
                 reference_path=self.reference,
                 treatment=self.treatment,
                 outcome=self.outcome,
-                deployment=DeploymentPrefs(runtime=runtime.value),
+                deployment=prefs,
             )
         except ValidationError as exc:
             first = exc.errors()[0]
@@ -195,7 +207,7 @@ class Registration:
             fail(f"{flag} {first.get('input')!r} is not valid: {first['msg']}", ExitCode.USAGE)
 
 
-def from_mlflow(uri: str, tracking_uri: str | None, runtime: RuntimeChoice) -> ModelRegistered:
+def from_mlflow(uri: str, tracking_uri: str | None, prefs: DeploymentPrefs) -> ModelRegistered:
     """``ModelRegistered`` for a version in MLflow, or a clear error and exit."""
     import os
 
@@ -220,7 +232,7 @@ def from_mlflow(uri: str, tracking_uri: str | None, runtime: RuntimeChoice) -> M
         fail(f"{uri}: {exc}", ExitCode.USAGE)
     except Exception as exc:  # MLflow unreachable or refusing
         fail(f"{uri}: MLflow at {server} answered: {exc}", ExitCode.UNREACHABLE)
-    return data.model_copy(update={"deployment": DeploymentPrefs(runtime=runtime.value)})
+    return data.model_copy(update={"deployment": prefs})
 
 
 def split_list(text: str | None) -> list[str] | None:

@@ -16,6 +16,7 @@ from services.monitor.leader import Leadership
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.monitor import HealthMonitor
 from services.monitor.outbox import Outbox, claimed
+from services.monitor.samples import SampleReader, kafka_sample_publisher
 from services.monitor.service import (
     WatchSet,
     kafka_alert_handler,
@@ -73,6 +74,9 @@ def create_app(
             lambda results: own.record(results, monitor.book, len(monitor.targets))
         )
         monitor.on_drift.append(own.record_drift)
+        samples = SampleReader(kafka_sample_publisher(watch.causes, trust, broker_ref))
+        monitor.after_live_check.append(samples.read)
+        monitor.on_unwatch.append(samples.forget)
         monitor.add_alert_handler(log_handler)
         kafka = Outbox(
             "kafka alerts", kafka_delivery(broker_ref), claimed(outboxes / "kafka.jsonl")

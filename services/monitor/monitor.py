@@ -1,11 +1,6 @@
 """The health monitor: check every watched endpoint on an interval, turn rule transitions into
-``HealthAlert``s and hand them to the registered handlers. Works without Kafka:
-
-    monitor = create_health_monitor(services=[{"name": "churn", "url": "http://..."}],
-                                    check_interval=30)
-    monitor.add_alert_handler(my_callback)
-    monitor.start(); ...; monitor.get_health_summary(); monitor.stop()
-"""
+``HealthAlert``s and hand them to the registered handlers. Works without Kafka
+(:func:`create_health_monitor`, the original API; the README shows it)."""
 
 from __future__ import annotations
 
@@ -14,7 +9,7 @@ import inspect
 import logging
 import random
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -30,6 +25,7 @@ from services.monitor.window import Scrape
 logger = logging.getLogger("bentomesh.monitor")
 
 Handler = Callable[[HealthAlert], Any]
+AfterCheck = Callable[[aiohttp.ClientSession, Target], Awaitable[None]]
 
 
 class HealthMonitor:
@@ -55,6 +51,8 @@ class HealthMonitor:
         self.checks = 0
         self.on_results: list[Callable[[list[CheckResult]], None]] = []
         self.on_drift: list[Callable[[str, str, Any], None]] = []  # (deployment, model, scores)
+        self.after_live_check: list[AfterCheck] = []  # more to read from a live endpoint
+        self.on_unwatch: list[Callable[[str], None]] = []
         self._scrapes: dict[str, Scrape] = {}
         self.drift = DriftTracker(min_rows=drift_min_rows)
         self._no_reference: set[str] = set()  # served without a reference: no drift checks
@@ -98,6 +96,8 @@ class HealthMonitor:
             self._scrapes.pop(deployment_id, None)
         self.drift.forget(deployment_id)
         self._no_reference.discard(deployment_id)
+        for callback in self.on_unwatch:
+            callback(deployment_id)
         self.book.forget([deployment_id])
 
     def session(self) -> aiohttp.ClientSession:
@@ -159,6 +159,8 @@ class HealthMonitor:
             self._scrapes[target.deployment_id] = scrape
         if result.live and target.deployment_id not in self._no_reference:
             await self._read_drift(client, result)
+        for after in self.after_live_check if result.live else ():
+            await after(client, target)
         return result
 
     async def _read_drift(self, client: aiohttp.ClientSession, result: CheckResult) -> None:

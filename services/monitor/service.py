@@ -21,7 +21,7 @@ from bentomesh_contracts import topics
 from bentomesh_contracts.codec import CONTENT_TYPE, decode, decode_as, encode, partition_key
 from bentomesh_contracts.envelope import CloudEvent, chain_time, follow_up
 from bentomesh_contracts.errors import EventDecodeError
-from bentomesh_contracts.events import Deployed, HealthAlert, Undeployed
+from bentomesh_contracts.events import Deployed, HealthAlert, PredictionsSampled, Undeployed
 from bentomesh_contracts.kafka import KafkaSettings
 from bentomesh_contracts.pipeline import CHAIN_TOPICS
 from services.monitor.checker import Target
@@ -231,6 +231,12 @@ def monitor_router(
         schema=CloudEvent[HealthAlert],
         title="monitor:HealthAlert",
         description="Health rule transitions (firing, resolved).",
+    )
+    router.publisher(
+        topics.PREDICTIONS,
+        schema=CloudEvent[PredictionsSampled],
+        title="monitor:PredictionsSampled",
+        description="Sampled rows and predictions of models registered with log_predictions.",
     )
 
     async def on_deployed(body: bytes, message: KafkaMessage) -> None:

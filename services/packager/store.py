@@ -61,6 +61,12 @@ def serving_config(
             np.sort(conformal_scores).tolist() if conformal_scores is not None else None
         ),
         "causal": event.causal.model_dump() if event.causal else None,
+        # a sample of what it serves, for the monitor to publish (templates/sampled.py)
+        "prediction_log": (
+            {"share": event.deployment.log_predictions, "max_bytes": 16_384, "keep": 256}
+            if event.deployment.log_predictions > 0
+            else None
+        ),
     }
 
 

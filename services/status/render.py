@@ -13,6 +13,7 @@ from bentomesh_contracts.events import (
     HealthAlert,
     ImageReady,
     ModelRegistered,
+    PredictionsSampled,
     StageFailed,
     Undeployed,
 )
@@ -37,6 +38,9 @@ def summarize(data: Any) -> str:
             return f"{data.runtime} {data.deployment_id}: {data.reason}"
         case HealthAlert():
             return f"{data.severity.upper()} {data.state} {data.rule}: {data.message}"
+        case PredictionsSampled():
+            cut = " (truncated)" if data.truncated else ""
+            return f"{len(data.rows)} of {data.sampled_rows} sampled rows{cut} worker={data.worker}"
         case StageFailed():
             retry = " (retryable)" if data.retryable else ""
             return f"{data.stage} {data.error_type}{retry}: {data.reason}"

@@ -14,7 +14,7 @@ from . import rows as rq
 
 BENTO = bms.load()
 CONFIG, INPUT = BENTO.config, BENTO.input
-LIVE = lv.LiveProfile(CONFIG.get("reference"), INPUT.names)
+LIVE = lv.LiveProfile(CONFIG.get("reference"), INPUT.names, CONFIG.get("prediction_log"))
 if TYPE_CHECKING:
     Rows = list[dict[str, Any]]
 else:

@@ -16,7 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from .sampled import PredictionLog
+
 ROUTE = "/bentomesh/live"
+ROWS_ROUTE = f"{ROUTE}/rows"
 
 
 class _Numbers:
@@ -71,9 +74,15 @@ def _counter(profile: dict[str, Any]) -> _Numbers | _Categories:
 class LiveProfile:
     """Off (counts nothing) for a model packaged without a reference."""
 
-    def __init__(self, reference: dict[str, Any] | None, names: list[str]) -> None:
+    def __init__(
+        self,
+        reference: dict[str, Any] | None,
+        names: list[str],
+        prediction_log: dict[str, Any] | None = None,
+    ) -> None:
         self.reference = reference
         self.names = names
+        self.log = PredictionLog(prediction_log, names) if prediction_log else None
         self.rows = 0
         self.errors = 0  # batches that could not be counted (never a failed prediction)
         self.last_error: str | None = None
@@ -97,10 +106,16 @@ class LiveProfile:
     def watching(self, fn: Any, predicted: Any) -> Any:
         """``fn`` that also observes its input and ``predicted(output)``."""
 
+        if self.reference is None and self.log is None:
+            return fn
+
         def call(batch: Any) -> Any:
             out = fn(batch)
             try:
-                self.observe(batch, predicted(out))
+                predictions = predicted(out)
+                self.observe(batch, predictions)
+                if self.log is not None:
+                    self.log.add(batch, predictions)
             except Exception as exc:  # counting must never fail a prediction
                 self.errors += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
@@ -130,20 +145,36 @@ class LiveRoute:
         self.live = live
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] != ROUTE:
+        if scope["type"] != "http" or scope["path"] not in (ROUTE, ROWS_ROUTE):
             await self.app(scope, receive, send)
             return
         body: dict[str, Any]
-        if self.live.reference is None:
+        query = scope.get("query_string", b"").decode("latin-1")
+        if scope["path"] == ROWS_ROUTE:
+            if self.live.log is None:
+                status, body = 404, {"error": "this model was registered without log_predictions"}
+            else:
+                status, body = 200, self.live.log.read(published_up_to(query))
+        elif self.live.reference is None:
             status, body = 404, {"error": "this model was registered without a reference sample"}
         else:
             status, body = 200, self.live.snapshot()
-            if b"reference=0" in scope.get("query_string", b""):  # known to the reader already
+            if "reference=0" in query:  # known to the reader already
                 body["reference"] = None
-        payload = json.dumps(body).encode()
+        payload = json.dumps(body, default=str).encode()
         headers = [(b"content-type", b"application/json")]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+
+
+def published_up_to(query: str) -> int:
+    """This worker's entry of ``after=PID:SEQ,PID:SEQ`` (what the monitor has published)."""
+    params = dict(part.partition("=")[::2] for part in query.split("&"))
+    for entry in params.get("after", "").split(","):
+        pid, _, seq = entry.partition(":")
+        if pid == str(os.getpid()) and seq.isdigit():
+            return int(seq)
+    return 0
 
 
 def expose(service: Any, live: LiveProfile) -> None:
