@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from bentomesh_contracts.events import ImageReady
 from services.deployer.runtimes import Started
 from services.deployer.state import Deployment
@@ -10,10 +12,13 @@ from services.deployer.state import Deployment
 class MemoryRuntime:
     """Starts nothing; every started handle is alive until stopped."""
 
-    def __init__(self, *, fail_start: bool = False) -> None:
+    def __init__(self, *, fail_start: bool = False, ready_after_s: float = 0.0) -> None:
         self.fail_start = fail_start
+        self.ready_after_s = ready_after_s  # how long a started server takes to be ready
         self.running: set[str] = set()
         self.count = 0
+        self.getting_ready = 0  # servers waited on right now
+        self.most_getting_ready = 0
 
     def pinned(self, image: ImageReady) -> str:
         return image.bento_tag
@@ -27,7 +32,10 @@ class MemoryRuntime:
         return Started(endpoint=f"http://127.0.0.1:{9000 + self.count}", handle=handle)
 
     def wait_ready(self, started: Started, timeout: float) -> None:
-        return None
+        self.getting_ready += 1
+        self.most_getting_ready = max(self.most_getting_ready, self.getting_ready)
+        time.sleep(self.ready_after_s)
+        self.getting_ready -= 1
 
     def alive(self, handle: str) -> bool:
         return handle in self.running

@@ -1,17 +1,24 @@
 """Deployer replicas that share one home (its state database and its runtimes).
 
 Any number of replicas may consume ``ImageReady`` in one group; during a rebalance two of them
-can hold the same event at once. They take turns at everything that changes what runs (a
-rollout, a rollback, supervision, the sweep) under one file lock, so the second finds the
-first's deployment of the same cause and answers with it. The kernel releases the lock when a
-replica dies, so a killed replica never blocks the others, and what it left half-done
-("starting") is known to be abandoned by whoever gets the lock next.
+can hold the same event at once. Two kinds of file lock keep them apart:
+- a lock per model, held for a whole rollout (or rollback, undeploy, restart) of that model: a
+  second replica with the same event waits, then finds the first's deployment of the same cause
+  and answers with it. Different models roll out at the same time.
+- one short lock for each change of what runs or what the store says (start a server, switch,
+  sweep), never held while a server gets ready.
+The kernel releases a lock when a replica dies, so a killed replica never blocks the others. A
+deployment left "starting" is abandoned when its model's lock is free: whoever finds it so
+removes it.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -62,3 +69,28 @@ class Membership:
 
     def leave(self) -> None:
         self._file.close()
+
+
+class ModelLocks:
+    """One lock per model, across threads and replicas: a model's versions roll out one at a
+    time while different models roll out together. ``flock`` on a file per model: each hold
+    opens its own file description, so two threads of one process exclude each other too."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+
+    @contextmanager
+    def hold(self, model: str, *, wait: bool = True) -> Iterator[bool]:
+        """Yields True once held; with ``wait=False``, False at once when someone else holds it."""
+        name = hashlib.sha256(model.encode()).hexdigest()[:24]
+        with open(self.directory / f"{name}.lock", "ab") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)

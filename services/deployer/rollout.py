@@ -7,7 +7,6 @@ ready is removed and the old one keeps serving. A repeated request returns what 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -17,8 +16,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from bentomesh_contracts.events import Deployed, ImageReady
+from services.deployer.replicas import ModelLocks
 from services.deployer.runtimes import Runtime
 from services.deployer.state import Deployment, DeploymentStore
+from services.deployer.supervision import Supervision
 from services.deployer.versions import registered_before, rollback_target
 from services.errors import (
     DeployFailed,
@@ -39,7 +40,7 @@ class RolloutSettings:
     drain_s: float = 1.0
 
 
-class Deployer:
+class Deployer(Supervision):
     def __init__(
         self,
         store: DeploymentStore,
@@ -48,14 +49,17 @@ class Deployer:
         *,
         late_runtimes: Mapping[str, Callable[[], Runtime]] | None = None,
         lock: AbstractContextManager[object] | None = None,
+        models: ModelLocks | None = None,
     ) -> None:
         self.store = store
         self.runtimes = dict(runtimes)
         # runtimes that could not be created at start (engine down): tried again when needed
         self.late_runtimes = dict(late_runtimes or {})
         self.settings = settings or RolloutSettings()
-        # deploy, rollback, supervision: one at a time (across replicas: a ReplicaLock)
+        # short: each change of what runs or of the store (across replicas: a ReplicaLock)
         self._lock = lock or threading.RLock()
+        # long: a whole rollout of one model (models roll out side by side)
+        self.models = models or ModelLocks(store.path.parent / "model-locks")
 
     def runtime(self, name: str) -> Runtime:
         if name not in self.runtimes and name in self.late_runtimes:
@@ -105,14 +109,22 @@ class Deployer:
         registration is older than the active deployment's is refused (:class:`Superseded`),
         so a late or replayed event never puts version 2 back over version 3. Going back is
         what ``rollback`` is for."""
-        with self._lock:
-            return self._deploy(
-                image, cause_id=cause_id, chain_id=chain_id, registered_at=registered_at
-            )
+        with self.models.hold(image.model_name):
+            with self._lock:
+                ready = self._prepare(image, cause_id, chain_id, registered_at)
+            if isinstance(ready, Deployed):
+                return ready
+            deployment, current = ready
+            self._start_and_switch(deployment, self.runtime(image.backend), current)
+        active = self.store.get(deployment.id)
+        assert active is not None
+        return self._with_replaced_version(active)
 
-    def _deploy(
-        self, image: ImageReady, *, cause_id: str, chain_id: str, registered_at: float | None
-    ) -> Deployed:
+    def _prepare(
+        self, image: ImageReady, cause_id: str, chain_id: str, registered_at: float | None
+    ) -> Deployed | tuple[Deployment, Deployment | None]:
+        """What this event already made (a repeat), or its new ``starting`` deployment and
+        the deployment it is to replace."""
         if image.deployment.replicas != 1:
             raise UnsupportedPreference(
                 f"replicas={image.deployment.replicas}: the {image.backend} runtime runs one "
@@ -134,7 +146,6 @@ class Deployer:
                 f"version {current.version}; not deployed. To serve an earlier version on "
                 f"purpose: bentomesh rollback {image.model_name}, or register it again."
             )
-
         runtime = self.runtime(image.backend)
         ref = runtime.pinned(image)  # only what the mesh built: never a path, a pull, an import
         now = time.time()
@@ -158,48 +169,44 @@ class Deployer:
             registered_at=registered_at,
         )
         self.store.insert(deployment)
-        self._start_and_switch(deployment, runtime, current)
-        active = self.store.get(deployment.id)
-        assert active is not None
-        return self._with_replaced_version(active)
+        return deployment, current
 
     def _start_and_switch(
         self, deployment: Deployment, runtime: Runtime, current: Deployment | None
     ) -> None:
-        try:
-            started = runtime.start(deployment)
-        except Exception as exc:  # nothing started: the attempt is over, the old one serves
-            self.store.update(deployment.id, status="failed", detail=f"could not start: {exc}")
-            raise
-        deployment = self.store.update(
-            deployment.id, endpoint=started.endpoint, handle=started.handle
-        )
+        """Start ``deployment`` beside ``current``, wait until it is ready (holding only its
+        model's lock), then switch to it and stop ``current``."""
+        with self._lock:
+            try:
+                started = runtime.start(deployment)
+            except Exception as exc:  # nothing started: the attempt is over, the old one serves
+                self.store.update(deployment.id, status="failed", detail=f"could not start: {exc}")
+                raise
+            deployment = self.store.update(
+                deployment.id, endpoint=started.endpoint, handle=started.handle
+            )
         try:
             runtime.wait_ready(started, self.settings.ready_timeout_s)
         except NotReadyError as exc:
             logs = runtime.logs(deployment)
-            self._discard(deployment, str(exc))
+            with self._lock:
+                self._discard(deployment, str(exc))
             serving = f"; {current.model}:{current.version} keeps serving" if current else ""
             raise DeployFailed(
                 f"{deployment.model}:{deployment.version} did not become ready: {exc}{serving}",
                 details=logs or None,
             ) from exc
-        self.store.activate(deployment.id, current.id if current else None)
+        with self._lock:
+            self.store.activate(deployment.id, current.id if current else None)
         logger.info("%s active at %s", deployment.id, started.endpoint)
         if current is not None and current.handle:
             time.sleep(self.settings.drain_s)  # requests already routed to it finish
             self.runtime(current.runtime).stop(current.handle)
 
-    def _discard(self, deployment: Deployment, reason: str) -> None:
-        if deployment.handle:
-            with contextlib.suppress(RuntimeUnavailable):
-                self.runtime(deployment.runtime).stop(deployment.handle)
-        self.store.update(deployment.id, status="failed", detail=reason)
-
     def rollback(self, model: str, to_version: str | None = None) -> Deployment:
         """Serve again the version the active one replaced, or ``to_version`` (one the model
         served before), as a new deployment of it."""
-        with self._lock:
+        with self.models.hold(model):
             return self._rollback(model, to_version)
 
     def _rollback(self, model: str, to_version: str | None) -> Deployment:
@@ -227,7 +234,8 @@ class Deployer:
             updated_at=now,
             registered_at=previous.registered_at,
         )
-        self.store.insert(again)
+        with self._lock:
+            self.store.insert(again)
         self._start_and_switch(again, self.runtime(previous.runtime), current)
         rolled = self.store.get(again.id)
         assert rolled is not None
@@ -235,7 +243,7 @@ class Deployer:
 
     def undeploy(self, model: str) -> Deployment:
         """Stop the model's active deployment: nothing serves it until a version is registered."""
-        with self._lock:
+        with self.models.hold(model), self._lock:
             current = self.store.active(model)
             if current is None:
                 raise NotDeployed(f"{model} has no active deployment")
@@ -243,58 +251,3 @@ class Deployer:
             if runtime is not None and current.handle:
                 runtime.stop(current.handle)
             return self.store.update(current.id, status="stopped", detail="undeployed")
-
-    def supervise(self) -> list[Deployment]:
-        """Restart active deployments whose process or container died; returns those restarted."""
-        with self._lock:
-            return self._supervise()
-
-    def _supervise(self) -> list[Deployment]:
-        restarted = []
-        for deployment in self.store.all_active():
-            runtime = self.runtimes.get(deployment.runtime)
-            if runtime is None or (deployment.handle and runtime.alive(deployment.handle)):
-                continue
-            logger.warning("%s died; restarting it", deployment.id)
-            try:  # one deployment that cannot restart never stops the supervision of others
-                started = runtime.start(deployment)
-                updated = self.store.update(
-                    deployment.id, endpoint=started.endpoint, handle=started.handle
-                )
-                runtime.wait_ready(started, self.settings.ready_timeout_s)
-            except Exception as exc:
-                logger.warning("%s: restart failed: %s", deployment.id, exc)
-                self.store.update(deployment.id, detail=f"restart failed: {exc}")
-                continue
-            restarted.append(updated)
-        self._sweep()
-        return restarted
-
-    def _sweep(self) -> None:
-        """Make what runs match the store: stop anything not an active deployment's handle."""
-        keep = {d.id: d.handle for d in self.store.all_active() if d.handle}
-        for name, runtime in self.runtimes.items():
-            try:
-                stopped = runtime.sweep(keep)
-            except Exception:
-                logger.exception("sweep of the %s runtime failed", name)
-                continue
-            if stopped:
-                logger.warning("stopped leftover %s instances: %s", name, stopped)
-
-    def reconcile(self) -> None:
-        """After a restart: finish nothing half-done, then make reality match the store."""
-        with self._lock:
-            self._reconcile()
-
-    def _reconcile(self) -> None:
-        for interrupted in self.store.in_status("starting"):
-            self._discard(interrupted, "deployer restarted before it became ready")
-        self._supervise()
-
-    def stop_all(self) -> None:
-        """Stop every running deployment but keep it active: :meth:`reconcile` restarts it."""
-        for deployment in self.store.all_active():
-            runtime = self.runtimes.get(deployment.runtime)
-            if runtime is not None and deployment.handle:
-                runtime.stop(deployment.handle)

@@ -33,7 +33,7 @@ def deployer_stage(
                 raise RuntimeUnavailable(f"{event.data.backend} runtime went away: {exc}") from exc
             raise
 
-    return StageSpec.of("deployer", handle)
+    return StageSpec.of("deployer", handle, concurrency=settings.deploy_concurrency)
 
 
 def within_limits(resources: Resources, settings: DeployerSettings) -> None:

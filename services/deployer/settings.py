@@ -17,6 +17,13 @@ class DeployerSettings(BaseSettings):
     )
     ready_timeout_s: float = Field(default=120, description="Deadline for a new version's /readyz.")
     drain_s: float = Field(default=1.0, description="Grace before the replaced version stops.")
+    deploy_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=32,
+        description="Models rolled out at once: one consumer each, up to the topic's partition "
+        "count. A model's versions share a partition and roll out one at a time, in order.",
+    )
     supervise_interval_s: float = Field(default=5.0, description="How often deaths are checked.")
     stop_deployments_on_exit: bool = Field(
         default=False,

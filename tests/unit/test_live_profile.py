@@ -53,6 +53,22 @@ def test_counting_never_fails_a_prediction() -> None:
     assert live.snapshot()["errors"] == 1
 
 
+def test_small_batches_are_counted_together_and_a_read_counts_what_waits() -> None:
+    """The request path only appends; counting happens per 512 rows, or when read."""
+    rows = [[float(i % 100), "basic" if i % 2 else "pro"] for i in range(700)]
+    at_once = LiveProfile(reference(), ["charges", "plan"])
+    at_once.observe(rows, ["a"] * 700)
+    live = LiveProfile(reference(), ["charges", "plan"])
+    call = live.watching(lambda batch: np.zeros(len(batch)), lambda out: ["a"] * len(out))
+    for start in range(0, 700, 7):
+        call(rows[start : start + 7])
+    assert live.rows == 518  # the first 74 batches of 7 (over 512 rows) counted as one
+    assert live.pending_rows == 182  # the other 26 wait
+    assert live.snapshot()["features"] == at_once.snapshot()["features"]
+    assert live.rows == 700
+    assert live.snapshot()["errors"] == 0
+
+
 async def test_the_route_answers_the_counts_or_that_there_is_no_reference() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         raise AssertionError("the model's routes are not asked")

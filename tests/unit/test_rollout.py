@@ -3,6 +3,8 @@ order of registrations, a start that fails, a runtime that appears after start-u
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -21,11 +23,11 @@ from services.errors import (
 from tests.fakes import MemoryRuntime
 
 
-def image(version: str) -> ImageReady:
+def image(version: str, model: str = "m") -> ImageReady:
     return ImageReady(
-        model_name="m",
+        model_name=model,
         model_version=version,
-        bento_tag=f"m:{version}",
+        bento_tag=f"{model}:{version}",
         backend="process",
         size_bytes=1,
         build_seconds=0.0,
@@ -170,3 +172,52 @@ def test_the_database_refuses_a_second_active_deployment_of_a_model(tmp_path: Pa
     active = d.store.active("m")
     assert active is not None
     assert active.version == "2"
+
+
+def test_models_roll_out_side_by_side_and_one_models_versions_one_at_a_time(
+    tmp_path: Path,
+) -> None:
+    runtime = MemoryRuntime(ready_after_s=0.5)
+    d = deployer(tmp_path, runtime)
+
+    def deploy(model: str, version: str) -> None:
+        d.deploy(image(version, model), cause_id=f"{model}{version}", chain_id=model)
+
+    other_models = [threading.Thread(target=deploy, args=(m, "1")) for m in ("a", "b", "c")]
+    started = time.monotonic()
+    for thread in other_models:
+        thread.start()
+    for thread in other_models:
+        thread.join()
+    assert runtime.most_getting_ready == 3  # the three waited for readiness together
+    assert time.monotonic() - started < 1.2  # not 3 x 0.5 s
+
+    runtime.most_getting_ready = 0
+    versions = [threading.Thread(target=deploy, args=("a", v)) for v in ("2", "3")]
+    for thread in versions:
+        thread.start()
+    for thread in versions:
+        thread.join()
+    assert runtime.most_getting_ready == 1  # one model: one version at a time
+    assert [r.status for r in d.store.history("a")].count("active") == 1
+    assert len(runtime.running) == 3  # a's newest, b, c: every replaced one stopped
+
+
+def test_a_rollout_abandoned_mid_way_is_removed_only_once_its_model_is_free(
+    tmp_path: Path,
+) -> None:
+    runtime = MemoryRuntime()
+    d = deployer(tmp_path, runtime)
+    with d.models.hold("m"):  # a rollout in progress (another replica, say)
+        d.store.insert(
+            Deployment(
+                "m-1-x", "m", "1", "process", "m:1", "starting", "http://x", "h9", "k", "c",
+                None, None, 1.0, 512, 0.0, 0.0,
+            )
+        )  # fmt: skip
+        runtime.running.add("h9")
+        d.supervise()
+        assert [r.status for r in d.store.history("m")] == ["starting"]
+    d.supervise()  # nobody holds the model now: its deployer is gone
+    assert [r.status for r in d.store.history("m")] == ["failed"]
+    assert "h9" not in runtime.running
