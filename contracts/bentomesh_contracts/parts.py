@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from bentomesh_contracts.fields import Sha256
 
@@ -63,3 +63,12 @@ class DeploymentPrefs(_Part):
         description="Share of the rows served that the monitor publishes, with their "
         "predictions, to bentomesh.predictions.v1 (PredictionsSampled). 0, the default: none.",
     )
+
+    @model_serializer(mode="wrap")
+    def leave_out_defaults_added_later(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Fields added after v1 are written only when set: a consumer that predates them
+        (they forbid unknown fields) still reads every event that does not use them."""
+        data = handler(self)
+        if isinstance(data, dict) and not self.log_predictions:
+            data.pop("log_predictions", None)
+        return data

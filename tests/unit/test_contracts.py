@@ -265,3 +265,14 @@ def test_control_characters_in_any_string_are_refused(text: str) -> None:
         decode(json.dumps(body))
     body["data"]["tags"] = {"note": "tabs\tand\nnewlines are text"}
     assert decode(json.dumps(body)).data.tags["note"].startswith("tabs")
+
+
+def test_a_field_added_after_v1_is_written_only_when_used() -> None:
+    """Consumers forbid unknown fields: one that predates ``log_predictions`` must still read
+    every registration that does not ask for it."""
+    plain = json.loads(encode(new_chain(registered(), source="test")))
+    assert "log_predictions" not in plain["data"]["deployment"]
+    asked = registered(deployment=DeploymentPrefs(log_predictions=0.1))
+    body = json.loads(encode(new_chain(asked, source="test")))
+    assert body["data"]["deployment"]["log_predictions"] == 0.1
+    assert decode(encode(new_chain(asked, source="test"))).data == asked
