@@ -135,6 +135,12 @@ class BentoBuilt(EventData):
         description="Rows of the reference sample profiled with the model (per-feature bins "
         "and category shares, the predictions' distribution); None: no reference was given.",
     )
+    serving: str | None = Field(
+        default=None,
+        description="How the model is served: compiled trees (and the check that they are "
+        "equal to the original), or why it is served as trained.",
+        examples=["compiled with tl2cgen in 1.4s; equal within 2e-16 on 1024 rows"],
+    )
 
 
 class ImageReady(EventData):

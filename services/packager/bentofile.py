@@ -51,14 +51,20 @@ def _check_version(name: str, version: str) -> None:
 
 
 def pinned_requirements(
-    framework: Framework, trained_with: dict[str, str], *, frame: bool = False
+    framework: Framework,
+    trained_with: dict[str, str],
+    *,
+    frame: bool = False,
+    compiled: bool = False,
 ) -> list[str]:
     """``name==version`` for each package the bento needs; training versions take precedence.
-    A model called with a DataFrame (``frame``) needs pandas."""
+    A model called with a DataFrame (``frame``) needs pandas; compiled trees, tl2cgen."""
     pins = []
     names = (*_BASE_PACKAGES, *_FRAMEWORK_PACKAGES[framework])
     if frame:
         names = (*names, *(n for n in ("pandas",) if n not in names))
+    if compiled:
+        names = (*names, "tl2cgen", "treelite")
     for name in names:
         trained = next(
             ((d, trained_with[d]) for d in _ALIASES.get(name, (name,)) if d in trained_with), None

@@ -25,10 +25,11 @@ from services.errors import BuildFailed, VersionConflict
 from services.packager import frameworks, inputs, intake
 from services.packager.bentofile import BentoConfig, ContainerConfig, pinned_requirements
 from services.packager.build_context import service_settings, write_build_context
+from services.packager.compile_trees import compile_trees
 from services.packager.profile import profile_reference
 from services.packager.settings import PackagerSettings
 from services.packager.signature import Signature, infer_signature
-from services.packager.store import save_model, serving_config
+from services.packager.store import save_model, serving_config, stored_config
 from services.packager.tasks import TASK_PROFILES
 from services.runtime.children import dying_with_parent
 
@@ -202,7 +203,12 @@ def _package_verified(
     if drift is not None:
         config["reference"] = drift
         say(f"reference profiled: {drift['rows']} rows")
-    stored = save_model(event, loaded, artifact, config, chain_id=chain_id)
+    with tempfile.TemporaryDirectory(prefix="bentomesh-trees-") as trees:
+        compiled = compile_trees(loaded, serving, event.task, signature, reference, Path(trees))
+        config["serving"] = {"compiled": compiled.file, "note": compiled.note}
+        say(compiled.note)
+        files = [Path(trees) / compiled.file] if compiled.file else []
+        stored = save_model(event, loaded, artifact, config, chain_id=chain_id, files=files)
     say(f"model {'reused' if stored.reused else 'saved'} as {stored.tag}")
 
     profile = TASK_PROFILES[event.task]
@@ -225,7 +231,10 @@ def _package_verified(
         description=f"BentoMesh {event.task} service for {stored.tag}",
         packages=tuple(
             pinned_requirements(
-                loaded.framework, dict(event.library_versions), frame=signature.frame
+                loaded.framework,
+                dict(event.library_versions),
+                frame=signature.frame,
+                compiled=compiled.file is not None,
             )
         ),
         models=(stored.tag,),
@@ -287,4 +296,5 @@ def _built(
         reference_rows=int(labels["bentomesh.reference_rows"])
         if "bentomesh.reference_rows" in labels
         else None,
+        serving=stored_config(models[0].tag).get("serving", {}).get("note") if models else None,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,7 @@ def save_model(
     config: dict[str, Any],
     *,
     chain_id: str,
+    files: Sequence[Path] = (),
 ) -> StoredModel:
     """Copy the verified artifact into the store; reuse an identical earlier save."""
     tag = model_tag(event)
@@ -114,11 +116,24 @@ def save_model(
                 joblib.dump(loaded.model, target)
             else:
                 shutil.copyfile(artifact, target)
+            for extra in files:  # made with the model (its compiled trees)
+                shutil.copyfile(extra, Path(model.path) / extra.name)
             (Path(model.path) / "bentomesh.json").write_text(json.dumps(config))
     except bentoml.exceptions.BentoMLException:
         if find_model(tag) is None:
             raise
         # saved meanwhile by a replica packaging the same registration: reused (or a conflict)
-        return save_model(event, loaded, artifact, config, chain_id=chain_id)
+        return save_model(event, loaded, artifact, config, chain_id=chain_id, files=files)
     saved = bentoml.models.get(tag)
     return StoredModel(tag=str(saved.tag), path=Path(saved.path), config=config, reused=False)
+
+
+def stored_config(tag: Any) -> dict[str, Any]:
+    """The ``bentomesh.json`` of a model in the store; empty when it cannot be read."""
+    try:
+        config: dict[str, Any] = json.loads(
+            (Path(bentoml.models.get(tag).path) / "bentomesh.json").read_text()
+        )
+    except (bentoml.exceptions.NotFound, OSError, ValueError):
+        return {}
+    return config

@@ -9,6 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
+from services.packager.pipeline import PackagedBento
 from services.runtime.bento_server import LocalBentoServer
 from tests.models import ALL_KINDS, FEATURES, ModelCase
 
@@ -54,7 +55,10 @@ def test_regressor_serves_in_process_predictions_with_calibrated_intervals(
     response = post(served[kind], "predict", {"rows": rows(case.x_test), "confidence": 0.9})
     assert response.status_code == 200, response.text
     body = response.json()
-    np.testing.assert_allclose(body["predictions"], case.model.predict(case.x_test), rtol=1e-6)
+    # compiled trees: equal to the original's values within 1e-6 (XGBoost sums in float32)
+    np.testing.assert_allclose(
+        body["predictions"], case.model.predict(case.x_test), rtol=1e-6, atol=1e-6
+    )
     lower, upper = np.array(body["lower"]), np.array(body["upper"])
     coverage = float(np.mean((case.y_test >= lower) & (case.y_test <= upper)))
     # split conformal guarantees >= 0.9 in expectation; 2,000 held-out rows: sd ~ 0.007
@@ -178,3 +182,17 @@ def test_a_body_over_the_limit_gets_413_naming_it(served: dict[str, LocalBentoSe
     )
     assert chunked.status_code == 413, chunked.text
     assert post(served["sklearn-classifier"], "predict", {"rows": [[1, 2, 3, 4, 5]]}).is_success
+
+
+def test_tree_ensembles_are_served_compiled_and_the_checks_above_hold_for_them(
+    built_bentos: dict[str, PackagedBento],
+) -> None:
+    """The served predictions above are compared with the original model's: for every tree
+    ensemble they come from its compiled trees (tl2cgen), so these tests are the regression
+    check that compiled and original never differ."""
+    for kind, packaged in built_bentos.items():
+        serving = packaged.built.serving or ""
+        if kind.startswith("econml"):
+            assert serving == "causal models are served as trained", serving
+        else:
+            assert serving.startswith("compiled with tl2cgen"), (kind, serving)

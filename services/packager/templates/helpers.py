@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .compiled import CompiledTrees
+
 ARTIFACT_FILES = {
     "joblib": "model.joblib",
     "xgboost-json": "model.json",
@@ -117,7 +119,11 @@ class _Regressor:
 
 
 def load_model(model_dir: str | Path, artifact_format: str, task: str) -> Any:
-    """Load the artifact saved in the model store by the packager (already digest-verified)."""
+    """Load the artifact saved in the model store by the packager (already digest-verified);
+    its compiled trees instead, when the packager made them."""
+    compiled = json.loads((Path(model_dir) / "bentomesh.json").read_text()).get("serving") or {}
+    if compiled.get("compiled") and os.environ.get("BENTOMESH_SERVE_COMPILED", "1") != "0":
+        return CompiledTrees(Path(model_dir) / compiled["compiled"], task)
     path = Path(model_dir) / ARTIFACT_FILES[artifact_format]
     if artifact_format == "joblib":
         import joblib
