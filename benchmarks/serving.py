@@ -1,6 +1,7 @@
 """Serving throughput: BentoMesh's classification template vs a stock BentoML service vs bare ASGI.
 
 Run: ``uv run python -m benchmarks.serving [--duration 10] [--repeat 2]``. Needs ``wrk`` (Debian).
+The template runs twice: serving its compiled trees (tl2cgen), and as trained (scikit-learn).
 
 Same model (HistGradientBoosting, 20 features), same machine, one worker each; the server is pinned
 to CPU 0 and wrk to CPU 1. Single-row requests at concurrency 32, then 100-row batches. The bare
@@ -95,8 +96,10 @@ def build_stock_bento(model_path: Path, workdir: Path) -> str:
     return str(bento.tag)
 
 
-def start(cmd: list[str], cwd: Path | None = None) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "BENTOML_DO_NOT_TRACK": "True"}
+def start(
+    cmd: list[str], cwd: Path | None = None, extra: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "BENTOML_DO_NOT_TRACK": "True", **(extra or {})}
     return subprocess.Popen(
         ["taskset", "-c", "0", *cmd],
         cwd=cwd,
@@ -191,9 +194,15 @@ def main() -> None:
     hundred = json.dumps(rng.normal(size=(100, N_FEATURES)).round(4).tolist())
     py = sys.executable
     servers = {
-        "bentomesh template": (
+        "template, compiled": (
             [py, "-m", "bentoml", "serve", template_tag, "--port", "3101"],
             "http://127.0.0.1:3101",
+            "/predict_proba",
+            "rows",
+        ),
+        "template, as trained": (  # the same bento told to load the original model
+            [py, "-m", "bentoml", "serve", template_tag, "--port", "3104"],
+            "http://127.0.0.1:3104",
             "/predict_proba",
             "rows",
         ),
@@ -223,7 +232,8 @@ def main() -> None:
     results: list[Result] = []
     for round_no in range(args.repeat):
         for name, (cmd, url, route, key) in servers.items():
-            process = start(cmd, cwd=workdir)
+            plain = {"BENTOMESH_SERVE_COMPILED": "0"} if name == "template, as trained" else {}
+            process = start(cmd, cwd=workdir, extra=plain)
             try:
                 wait_ready(url, route, json.dumps({key: json.loads(one)}))
                 for workload, rows, payload in (
@@ -239,7 +249,7 @@ def main() -> None:
                 stop(process)
 
     print(
-        f"\n{'server':<20} {'workload':<15} {'req/s':>8} {'rows/s':>9} {'p50 ms':>8} "
+        f"\n{'server':<22} {'workload':<15} {'req/s':>8} {'rows/s':>9} {'p50 ms':>8} "
         f"{'p99 ms':>8} {'x stock':>8} {'x floor':>8}"
     )
     best: dict[tuple[str, str], Result] = {}
@@ -251,7 +261,7 @@ def main() -> None:
         stock = best[("stock bentoml", workload)].rps
         floor = best[("bare asgi (floor)", workload)].rps
         print(
-            f"{server:<20} {workload:<15} {r.rps:>8.0f} {r.rows_per_s:>9.0f} {r.p50_ms:>8.1f} "
+            f"{server:<22} {workload:<15} {r.rps:>8.0f} {r.rows_per_s:>9.0f} {r.p50_ms:>8.1f} "
             f"{r.p99_ms:>8.1f} {r.rps / stock:>8.2f} {r.rps / floor:>8.2f}"
         )
     print("\n(best of", args.repeat, "interleaved rounds per server and workload)")
