@@ -38,20 +38,22 @@ def artifact(directory: Path) -> Path:
 async def register_together(kafka: Any, model: Path, n: int, level: int) -> list[dict[str, float]]:
     from bentomesh_contracts.envelope import new_chain
     from bentomesh_contracts.events import DeploymentPrefs, StageFailed
-    from bentomesh_contracts.publish import build_model_registered, send_event
+    from bentomesh_contracts.publish import build_model_registered, send_event, signed
     from services.mesh.follow import ChainFollower
 
     events = [
-        new_chain(
-            build_model_registered(
-                model,
-                name=f"bench-c{level}-m{i}",
-                version="1",
-                task="classification",
-                features=[f"f{j}" for j in range(8)],
-                deployment=DeploymentPrefs(runtime="process"),
-            ),
-            source="bench",
+        signed(
+            new_chain(
+                build_model_registered(
+                    model,
+                    name=f"bench-c{level}-m{i}",
+                    version="1",
+                    task="classification",
+                    features=[f"f{j}" for j in range(8)],
+                    deployment=DeploymentPrefs(runtime="process"),
+                ),
+                source="bench",
+            )
         )
         for i in range(n)
     ]
@@ -92,6 +94,7 @@ def run_level(workdir: Path, model: Path, n: int, level: int) -> list[dict[str, 
 
     home = workdir / f"level-{level}"
     os.environ["BENTOML_HOME"] = str(home / "bentoml")
+    os.environ["BENTOMESH_HOME"] = str(home / "mesh")  # its keys sign the registrations
     kafka = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}")
     mesh = LocalMesh(
         kafka,

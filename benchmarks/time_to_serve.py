@@ -55,7 +55,7 @@ def first_prediction(url: str, route: str, deadline_s: float = 600) -> None:
 async def through_mesh(kafka: object, model: Path, name: str, version: str, runtime: str) -> float:
     from bentomesh_contracts.envelope import new_chain
     from bentomesh_contracts.events import DeploymentPrefs, StageFailed
-    from bentomesh_contracts.publish import build_model_registered, send_event
+    from bentomesh_contracts.publish import build_model_registered, send_event, signed
     from services.mesh.follow import ChainFollower
 
     data = build_model_registered(
@@ -66,7 +66,7 @@ async def through_mesh(kafka: object, model: Path, name: str, version: str, runt
         features=FEATURES,
         deployment=DeploymentPrefs(runtime=runtime),
     )  # type: ignore[arg-type]
-    event = new_chain(data, source="bench")
+    event = signed(new_chain(data, source="bench"))  # by the training job's key
     follower = ChainFollower(kafka)  # type: ignore[arg-type]
     await follower.start()
     started = time.perf_counter()

@@ -27,7 +27,11 @@ def summarize(data: Any) -> str:
                 f"{data.task} {fw} features={len(data.features)} sha256={data.artifact_sha256[:12]}"
             )
         case BentoBuilt():
-            return f"bento={data.bento_tag} template={data.template} {data.build_seconds:.1f}s"
+            compiled = " compiled" if (data.serving or "").startswith("compiled") else ""
+            return (
+                f"bento={data.bento_tag} template={data.template}{compiled} "
+                f"{data.build_seconds:.1f}s"
+            )
         case ImageReady():
             what = data.image_ref or data.bento_tag
             return f"{data.backend} {what} {data.size_bytes / 1e6:.0f}MB {data.build_seconds:.1f}s"
