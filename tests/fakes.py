@@ -47,4 +47,7 @@ class MemoryRuntime:
         return ""
 
     def sweep(self, keep: dict[str, str]) -> list[str]:
-        return []
+        """Stop what ``keep`` does not name, as the real runtimes do."""
+        leftovers = sorted(self.running - set(keep.values()))
+        self.running -= set(leftovers)
+        return leftovers

@@ -131,15 +131,22 @@ class DockerRuntime:
         return container is not None and container.status in ("running", "restarting", "created")
 
     def stop(self, handle: str) -> None:
+        import docker.errors
+
         container = self._container(handle)
         if container is None:
             return
         try:
             container.stop(timeout=10)
+        except docker.errors.NotFound:
+            return  # removed meanwhile
         finally:
-            container.remove(force=True)
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                container.remove(force=True)  # 409: its removal is under way already
 
     def sweep(self, keep: dict[str, str]) -> list[str]:
+        import docker.errors
+
         stopped = []
         owned = self.client.containers.list(
             all=True, filters={"label": f"bentomesh.owner={self.owner}"}
@@ -148,7 +155,10 @@ class DockerRuntime:
             deployment_id = container.labels.get("bentomesh.deployment", "")
             if keep.get(deployment_id) == container.id:
                 continue
-            container.remove(force=True)
+            try:
+                container.remove(force=True)
+            except docker.errors.APIError:  # gone, or its removal under way already
+                continue
             stopped.append(str(container.id))
         return stopped
 

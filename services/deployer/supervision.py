@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
@@ -84,13 +85,21 @@ class Supervision:
         self.store.update(deployment.id, status="failed", detail=reason)
 
     def _sweep(self) -> None:
-        """Make what runs match the store: stop anything that is neither an active deployment
-        nor one starting (a rollout in progress, or an abandoned one removed before this)."""
+        """Make what runs match the store: stop anything that is neither an active deployment,
+        one starting (a rollout in progress; an abandoned one was removed before this), nor one
+        just replaced and draining while its model's rollout finishes."""
         keep = {
             d.id: d.handle
             for d in (*self.store.all_active(), *self.store.in_status("starting"))
             if d.handle
         }
+        # a version just replaced drains, then its rollout stops it (its model's lock held)
+        recent = time.time() - 3600
+        for replaced in self.store.in_status("replaced"):
+            if replaced.handle and replaced.updated_at > recent:
+                with self.models.hold(replaced.model, wait=False) as free:
+                    if not free:
+                        keep[replaced.id] = replaced.handle
         for name, runtime in self.runtimes.items():
             try:
                 stopped = runtime.sweep(keep)

@@ -221,3 +221,27 @@ def test_a_rollout_abandoned_mid_way_is_removed_only_once_its_model_is_free(
     d.supervise()  # nobody holds the model now: its deployer is gone
     assert [r.status for r in d.store.history("m")] == ["failed"]
     assert "h9" not in runtime.running
+
+
+def test_a_replaced_version_drains_until_its_rollout_stops_it(tmp_path: Path) -> None:
+    """Supervision runs beside rollouts: its sweep must not cut a replaced version's drain
+    short (in-flight requests), nor race the rollout to stop it."""
+    runtime = MemoryRuntime()
+    d = Deployer(
+        DeploymentStore(tmp_path / "state.db"),
+        {"process": runtime},
+        RolloutSettings(ready_timeout_s=1, drain_s=1.0),
+    )
+    d.deploy(image("1"), cause_id="c1", chain_id="k1")
+    rollout = threading.Thread(
+        target=d.deploy, args=(image("2"),), kwargs={"cause_id": "c2", "chain_id": "k2"}
+    )
+    rollout.start()
+    deadline = time.monotonic() + 5
+    while [r.status for r in d.store.history("m")] != ["replaced", "active"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    d.supervise()  # during the drain
+    assert "h1" in runtime.running  # still draining
+    rollout.join()
+    assert runtime.running == {"h2"}
