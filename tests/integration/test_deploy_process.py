@@ -176,8 +176,10 @@ async def test_version_that_fails_to_load_leaves_old_serving(
     built = package(register_case(case, version="broken"), chain_id="broken")  # type: ignore[arg-type]
     bento = bentoml.bentos.get(built.built.bento_tag)
     stored = bentoml.models.get(built.built.model_tag)
-    # corrupted after packaging: the service cannot load its model, so it never gets ready
-    (Path(stored.path) / "model.joblib").write_bytes(b"corrupted after packaging")
+    # corrupted after packaging: the service cannot load its model (the artifact, nor the
+    # compiled trees it would serve instead), so it never gets ready
+    for name in ("model.joblib", "trees.so"):
+        (Path(stored.path) / name).write_bytes(b"corrupted after packaging")
     cause = new_chain(register_case(case, version="broken"), source="test")  # type: ignore[arg-type]
     image = follow_up(
         cause,
