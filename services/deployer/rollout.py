@@ -26,7 +26,6 @@ from services.errors import (
     NotDeployed,
     NothingToRollBack,
     NotReadyError,
-    RuntimeUnavailable,
     Superseded,
     UnsupportedPreference,
 )
@@ -60,21 +59,6 @@ class Deployer(Supervision):
         self._lock = lock or threading.RLock()
         # long: a whole rollout of one model (models roll out side by side)
         self.models = models or ModelLocks(store.path.parent / "model-locks")
-
-    def runtime(self, name: str) -> Runtime:
-        if name not in self.runtimes and name in self.late_runtimes:
-            try:
-                self.runtimes[name] = self.late_runtimes[name]()
-            except Exception as exc:
-                raise RuntimeUnavailable(f"runtime {name!r} is unreachable: {exc}") from exc
-            del self.late_runtimes[name]
-            logger.info("runtime %s is available now", name)
-        try:
-            return self.runtimes[name]
-        except KeyError:
-            raise RuntimeUnavailable(
-                f"runtime {name!r} is not available in this deployer"
-            ) from None
 
     @staticmethod
     def deployed_event(deployment: Deployment) -> Deployed:

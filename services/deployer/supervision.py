@@ -1,11 +1,13 @@
 """Keeping what runs equal to what the store says: restart the dead, remove the abandoned, stop
-the leftovers. Part of :class:`~services.deployer.rollout.Deployer`."""
+the leftovers; and finding the runtime each deployment runs on. Part of
+:class:`~services.deployer.rollout.Deployer`."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
@@ -23,12 +25,26 @@ logger = logging.getLogger("bentomesh.deployer")
 class Supervision:
     store: DeploymentStore
     runtimes: dict[str, Runtime]
+    # runtimes that could not be created at start (engine down): tried again when needed
+    late_runtimes: dict[str, Callable[[], Runtime]]
     settings: RolloutSettings
     models: ModelLocks
     _lock: AbstractContextManager[object]
 
     def runtime(self, name: str) -> Runtime:
-        raise NotImplementedError
+        if name not in self.runtimes and name in self.late_runtimes:
+            try:
+                self.runtimes[name] = self.late_runtimes[name]()
+            except Exception as exc:
+                raise RuntimeUnavailable(f"runtime {name!r} is unreachable: {exc}") from exc
+            del self.late_runtimes[name]
+            logger.info("runtime %s is available now", name)
+        try:
+            return self.runtimes[name]
+        except KeyError:
+            raise RuntimeUnavailable(
+                f"runtime {name!r} is not available in this deployer"
+            ) from None
 
     def supervise(self) -> list[Deployment]:
         """Restart active deployments whose process or container died, remove deployments
