@@ -142,6 +142,11 @@ class DeployFailed(StageError):
     """The new version never became ready; the previous version keeps serving."""
 
 
+class RolloutAborted(StageError):
+    """A canary or shadow candidate failed its analysis (or an operator aborted it): traffic is
+    back on the serving version and the candidate is stopped; the reason holds the figures."""
+
+
 class NotBuiltHere(StageError):
     """What an event asks to run or package is not in the mesh's own store: a bento tag that
     the packager did not build here, or an image the builder did not build (or not pinned)."""

@@ -21,6 +21,7 @@ from bentomesh_contracts.events import (
     ModelRegistered,
     PredictionsSampled,
     Resources,
+    RolloutProgressed,
     StageFailed,
     Undeployed,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "PipelineStage",
     "PredictionsSampled",
     "Resources",
+    "RolloutProgressed",
     "StageFailed",
     "Undeployed",
     "build_model_registered",

@@ -26,6 +26,7 @@ from bentomesh_contracts.parts import DataRef as DataRef
 from bentomesh_contracts.parts import DeploymentPrefs as DeploymentPrefs
 from bentomesh_contracts.parts import Resources as Resources
 from bentomesh_contracts.parts import Runtime as Runtime
+from bentomesh_contracts.rollout import Decision, RolloutAnalysis, RolloutThresholds, Strategy
 
 Framework = Literal["sklearn", "xgboost", "lightgbm", "econml"]
 Task = Literal["classification", "regression", "causal"]
@@ -241,6 +242,28 @@ class PredictionsSampled(EventData):
     truncated: bool = Field(description="Rows were left out to keep the sample under its size cap.")
 
 
+class RolloutProgressed(EventData):
+    """A step of a canary or shadow rollout and the figures that decided it; in the version's
+    lineage. It ends with ``Deployed`` (promoted) or ``StageFailed`` (``RolloutAborted``)."""
+
+    EVENT_TYPE: ClassVar[str] = "bentomesh.rollout.progressed.v1"
+    TOPIC: ClassVar[str] = topics.ROLLOUTS
+
+    deployment_id: str = Field(description="The candidate deployment.")
+    model_name: ModelName
+    model_version: ModelVersion
+    serving_deployment_id: str = Field(description="The version serving users meanwhile.")
+    serving_version: str = Field(description="Its version.")
+    strategy: Strategy = Field(description="'canary' or 'shadow'.")
+    step: int = Field(ge=0, description="Index of the step in ``steps``.")
+    steps: list[float] = Field(description="Traffic (canary) or mirrored (shadow) shares.")
+    share: float = Field(ge=0, le=1, description="Share the candidate receives now.")
+    decision: Decision = Field(description="What happened at this step.")
+    reason: str = Field(description="Why, in a sentence.")
+    analysis: RolloutAnalysis | None = Field(default=None, description="Figures of the window.")
+    thresholds: RolloutThresholds = Field(description="Limits the figures were held to.")
+
+
 class StageFailed(EventData):
     """A stage could not process an event; the chain of that model version stops here."""
 
@@ -270,6 +293,7 @@ EVENT_DATA_TYPES: tuple[type[EventData], ...] = (
     Undeployed,
     HealthAlert,
     PredictionsSampled,
+    RolloutProgressed,
     StageFailed,
 )
 DATA_BY_EVENT_TYPE: dict[str, type[EventData]] = {cls.EVENT_TYPE: cls for cls in EVENT_DATA_TYPES}

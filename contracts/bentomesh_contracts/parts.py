@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from bentomesh_contracts.fields import Sha256
+from bentomesh_contracts.rollout import RolloutPrefs, Strategy
 
 Runtime = Literal["auto", "docker", "process"]
 
@@ -64,6 +65,16 @@ class DeploymentPrefs(_Part):
         "predictions, to bentomesh.predictions.v1 (PredictionsSampled). 0, the default: none.",
     )
 
+    strategy: Strategy | None = Field(
+        default=None,
+        description="How this version takes over: 'replace' (all traffic once ready), 'canary' "
+        "(growing shares, each step analysed), 'shadow' (a mirrored copy of requests, compared, "
+        "never promoted on its own). Unset: the mesh's BENTOMESH_ROLLOUT_STRATEGY.",
+    )
+    rollout: RolloutPrefs | None = Field(
+        default=None, description="Steps, bake time and thresholds; unset: the mesh's."
+    )
+
     @model_serializer(mode="wrap")
     def leave_out_defaults_added_later(self, handler: SerializerFunctionWrapHandler) -> Any:
         """Fields added after v1 are written only when set: a consumer that predates them
@@ -71,4 +82,8 @@ class DeploymentPrefs(_Part):
         data = handler(self)
         if isinstance(data, dict) and not self.log_predictions:
             data.pop("log_predictions", None)
+        if isinstance(data, dict):
+            for later in ("strategy", "rollout"):
+                if data.get(later) is None:
+                    data.pop(later, None)
         return data

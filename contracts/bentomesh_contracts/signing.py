@@ -38,6 +38,7 @@ from bentomesh_contracts.events import (
     ImageReady,
     ModelRegistered,
     PredictionsSampled,
+    RolloutProgressed,
     StageFailed,
     Undeployed,
 )
@@ -51,7 +52,15 @@ MAY_EMIT: Final[Mapping[str, frozenset[str]]] = {
     "bridge": frozenset({ModelRegistered.EVENT_TYPE}),  # from a model registry (MLflow)
     "packager": frozenset({BentoBuilt.EVENT_TYPE, StageFailed.EVENT_TYPE}),
     "builder": frozenset({ImageReady.EVENT_TYPE, StageFailed.EVENT_TYPE}),
-    "deployer": frozenset({Deployed.EVENT_TYPE, Undeployed.EVENT_TYPE, StageFailed.EVENT_TYPE}),
+    "deployer": frozenset(
+        {
+            Deployed.EVENT_TYPE,
+            Undeployed.EVENT_TYPE,
+            StageFailed.EVENT_TYPE,
+            RolloutProgressed.EVENT_TYPE,
+            HealthAlert.EVENT_TYPE,  # a rollout it aborted
+        }
+    ),
     "monitor": frozenset({HealthAlert.EVENT_TYPE, PredictionsSampled.EVENT_TYPE}),
 }
 """Producer -> the event types it may emit. A ``StageFailed`` must also name its producer as

@@ -10,6 +10,7 @@ UNDEPLOYED: Final = "bentomesh.undeployed.v1"
 HEALTH_ALERT: Final = "bentomesh.health-alert.v1"
 STAGE_FAILED: Final = "bentomesh.stage-failed.v1"
 PREDICTIONS: Final = "bentomesh.predictions.v1"
+ROLLOUTS: Final = "bentomesh.rollouts.v1"
 DEAD_LETTER: Final = "bentomesh.dead-letter.v1"
 
 ALL_TOPICS: Final = (
@@ -21,5 +22,6 @@ ALL_TOPICS: Final = (
     HEALTH_ALERT,
     STAGE_FAILED,
     PREDICTIONS,
+    ROLLOUTS,
     DEAD_LETTER,
 )

@@ -10,7 +10,16 @@ from typing import Annotated
 
 import typer
 
-from services.cli.commands import deployments, docs, events, images, keys, mesh, models
+from services.cli.commands import (
+    deployments,
+    docs,
+    events,
+    images,
+    keys,
+    mesh,
+    models,
+    rollouts,
+)
 from services.cli.console import ExitCode, err
 from services.cli.failures import explain, quiet_kafka_log
 
@@ -29,6 +38,7 @@ app.add_typer(events.events_app, name="events")
 app.add_typer(events.dlq_app, name="dlq")
 app.add_typer(docs.contracts_app, name="contracts")
 app.add_typer(keys.keys_app, name="keys")
+app.add_typer(rollouts.rollout_app, name="rollout")
 
 
 def _version(show: bool) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -12,6 +15,7 @@ from starlette.routing import Route
 
 from bentomesh_contracts.events import EventData, Undeployed
 from services.deployer.rollout import Deployer
+from services.deployer.state import Deployment
 from services.errors import StageError
 
 
@@ -63,10 +67,61 @@ def deployments_api(
             await announce(removed, stopped.chain_id)
         return JSONResponse(stopped.to_dict())
 
+    async def rollout(request: Request) -> JSONResponse:
+        model = request.path_params["model"]
+        candidate = deployer.store.candidate(model)
+        if candidate is None:
+            return JSONResponse(
+                {"error": f"{model} has no rollout in progress", "error_type": "NoRollout"},
+                status_code=404,
+            )
+        return JSONResponse(rollout_view(deployer, candidate))
+
+    async def command(request: Request) -> JSONResponse:
+        model, verb = request.path_params["model"], request.path_params["verb"]
+        if verb not in ("promote", "abort"):
+            return JSONResponse({"error": f"unknown rollout command {verb!r}"}, status_code=404)
+        candidate = deployer.store.candidate(model)
+        if candidate is None:
+            return JSONResponse(
+                {"error": f"{model} has no rollout in progress", "error_type": "NoRollout"},
+                status_code=409,
+            )
+        deployer.store.update(candidate.id, command=verb)  # acted on within one interval
+        return JSONResponse({**rollout_view(deployer, candidate), "command": verb}, status_code=202)
+
     return Starlette(
         routes=[
+            Route("/deployments/{model}/rollout", rollout),
+            Route(
+                "/deployments/{model}/rollout/{verb:str}",
+                command,
+                methods=["POST"],
+            ),
             Route("/deployments", list_deployments),
             Route("/deployments/{model}", undeploy, methods=["DELETE"]),
             Route("/deployments/{model}/rollback", rollback, methods=["POST"]),
         ]
     )
+
+
+def rollout_view(
+    deployer: Deployer, candidate: Deployment, window_s: float = 60.0
+) -> dict[str, Any]:
+    """A rollout as it stands: both versions, the share, and the last minute's figures."""
+    serving = deployer.store.active(candidate.model)
+    since = time.time() - window_s
+    mine = deployer.traffic.window(candidate.id, since)
+    mirrored, dropped = deployer.traffic.differences(candidate.id, since)
+    view: dict[str, Any] = {
+        "model": candidate.model,
+        "candidate": candidate.to_dict(),
+        "serving": serving.to_dict() if serving else None,
+        "window_s": window_s,
+        "candidate_figures": {**asdict(mine), "error_share": mine.error_share},
+        "mirrored": {"compared": mirrored.pairs, "dropped": dropped, **mirrored.summary()},
+    }
+    if serving is not None:
+        theirs = deployer.traffic.window(serving.id, since)
+        view["serving_figures"] = {**asdict(theirs), "error_share": theirs.error_share}
+    return view

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from bentomesh_contracts.envelope import new_chain
+from bentomesh_contracts.envelope import CloudEvent, new_chain
 from bentomesh_contracts.events import EventData
 from bentomesh_contracts.kafka import KafkaSettings
 from services.deployer.api import deployments_api
@@ -46,7 +46,17 @@ def create_deployer(settings: DeployerSettings) -> Deployer:
     return Deployer(
         DeploymentStore(settings.db_path()),
         runtimes,
-        RolloutSettings(ready_timeout_s=settings.ready_timeout_s, drain_s=settings.drain_s),
+        RolloutSettings(
+            ready_timeout_s=settings.ready_timeout_s,
+            drain_s=settings.drain_s,
+            strategy=settings.rollout_strategy,
+            canary_steps=tuple(settings.rollout_canary_steps),
+            shadow_share=settings.rollout_shadow_share,
+            bake_s=settings.rollout_bake_s,
+            analysis_interval_s=settings.rollout_interval_s,
+            max_wait_s=settings.rollout_max_wait_s,
+            thresholds=settings.rollout_thresholds,
+        ),
         late_runtimes=late,
         lock=ReplicaLock(settings.db_path().with_suffix(".lock")),
     )
@@ -62,8 +72,11 @@ def create_app(
     """The deployer service; ``deployer`` (its store and runtimes) is the seam for tests."""
     settings = settings or DeployerSettings()
     deployer = deployer or create_deployer(settings)
-    spec = deployer_stage(deployer, settings)
-    gateway = Gateway(deployer.store, max_body_bytes=settings.max_body_bytes)
+    emit: list[
+        Callable[[CloudEvent[Any]], Coroutine[Any, Any, None]]
+    ] = []  # set once the app exists
+    spec = deployer_stage(deployer, settings, publish=lambda event: emit[0](event))
+    gateway = Gateway(deployer.store, deployer.traffic, max_body_bytes=settings.max_body_bytes)
     members: list[Membership] = []
     supervision: list[asyncio.Task[None]] = []
 
@@ -96,6 +109,11 @@ def create_app(
     app = create_stage_app(spec, kafka=kafka, trust=trust)
     app.on_startup(on_startup)
     app.on_shutdown(on_shutdown)
+
+    async def publish(event: CloudEvent[Any]) -> None:
+        await publish_event(app.broker, event, trust)  # type: ignore[arg-type]
+
+    emit.append(publish)
 
     async def announce(data: EventData, chain_id: str) -> None:
         event = new_chain(data, source="bentomesh/deployer", chainid=chain_id)

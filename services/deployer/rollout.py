@@ -16,10 +16,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from bentomesh_contracts.events import Deployed, ImageReady
+from bentomesh_contracts.rollout import RolloutThresholds, Strategy
+from services.deployer.analysis import MESH_THRESHOLDS
+from services.deployer.progressive import Announce, ProgressiveDelivery, plan_for
 from services.deployer.replicas import ModelLocks
 from services.deployer.runtimes import Runtime
 from services.deployer.state import Deployment, DeploymentStore
-from services.deployer.supervision import Supervision
+from services.deployer.traffic import TrafficLog
 from services.deployer.versions import registered_before, rollback_target
 from services.errors import (
     DeployFailed,
@@ -37,9 +40,16 @@ logger = logging.getLogger("bentomesh.deployer")
 class RolloutSettings:
     ready_timeout_s: float = 120.0
     drain_s: float = 1.0
+    strategy: Strategy = "replace"  # for registrations that do not choose
+    canary_steps: tuple[float, ...] = (0.1, 0.5, 1.0)
+    shadow_share: float = 1.0
+    bake_s: float = 60.0
+    analysis_interval_s: float = 5.0
+    max_wait_s: float = 600.0
+    thresholds: RolloutThresholds = MESH_THRESHOLDS
 
 
-class Deployer(Supervision):
+class Deployer(ProgressiveDelivery):
     def __init__(
         self,
         store: DeploymentStore,
@@ -59,6 +69,7 @@ class Deployer(Supervision):
         self._lock = lock or threading.RLock()
         # long: a whole rollout of one model (models roll out side by side)
         self.models = models or ModelLocks(store.path.parent / "model-locks")
+        self.traffic = TrafficLog()  # what the gateway saw, for rollouts to judge
 
     @staticmethod
     def deployed_event(deployment: Deployment) -> Deployed:
@@ -86,20 +97,28 @@ class Deployer(Supervision):
         cause_id: str,
         chain_id: str,
         registered_at: float | None = None,
+        announce: Announce | None = None,
     ) -> Deployed:
         """Run ``image`` and make it the model's active deployment; idempotent per cause.
 
         ``registered_at`` (the chain's time) orders registrations of one model: an image whose
         registration is older than the active deployment's is refused (:class:`Superseded`),
         so a late or replayed event never puts version 2 back over version 3. Going back is
-        what ``rollback`` is for."""
+        what ``rollback`` is for. A ``canary`` or ``shadow`` rollout reports each step through
+        ``announce`` and raises :class:`RolloutAborted` when the candidate fails."""
         with self.models.hold(image.model_name):
             with self._lock:
                 ready = self._prepare(image, cause_id, chain_id, registered_at)
             if isinstance(ready, Deployed):
                 return ready
             deployment, current = ready
-            self._start_and_switch(deployment, self.runtime(image.backend), current)
+            plan = plan_for(image.deployment, self.settings)
+            runtime = self.runtime(image.backend)
+            if plan is None or current is None:  # a first version has nothing to compare with
+                self._start_and_switch(deployment, runtime, current)
+            else:
+                candidate = self._start_ready(deployment, runtime, current)
+                self._roll_out(candidate, current, plan, announce or (lambda _: None))
         active = self.store.get(deployment.id)
         assert active is not None
         return self._with_replaced_version(active)
@@ -119,7 +138,7 @@ class Deployer(Supervision):
             if earlier.status in ("active", "replaced"):
                 logger.info("%s: already deployed as %s", cause_id, earlier.id)
                 return self._with_replaced_version(earlier)
-            if earlier.status == "starting":  # interrupted by a crash: clean up, then retry
+            if earlier.status in ("starting", "candidate"):  # a crash interrupted it: start over
                 self._discard(earlier, "interrupted before it became ready")
         current = self.store.active(image.model_name)
         if current is not None and current.version == image.model_version:
@@ -160,6 +179,18 @@ class Deployer(Supervision):
     ) -> None:
         """Start ``deployment`` beside ``current``, wait until it is ready (holding only its
         model's lock), then switch to it and stop ``current``."""
+        deployment = self._start_ready(deployment, runtime, current)
+        with self._lock:
+            self.store.activate(deployment.id, current.id if current else None)
+        logger.info("%s active at %s", deployment.id, deployment.endpoint)
+        if current is not None and current.handle:
+            time.sleep(self.settings.drain_s)  # requests already routed to it finish
+            self.runtime(current.runtime).stop(current.handle)
+
+    def _start_ready(
+        self, deployment: Deployment, runtime: Runtime, current: Deployment | None
+    ) -> Deployment:
+        """Start ``deployment`` and wait until it answers ``/readyz``; removed if it never does."""
         with self._lock:
             try:
                 started = runtime.start(deployment)
@@ -180,12 +211,7 @@ class Deployer(Supervision):
                 f"{deployment.model}:{deployment.version} did not become ready: {exc}{serving}",
                 details=logs or None,
             ) from exc
-        with self._lock:
-            self.store.activate(deployment.id, current.id if current else None)
-        logger.info("%s active at %s", deployment.id, started.endpoint)
-        if current is not None and current.handle:
-            time.sleep(self.settings.drain_s)  # requests already routed to it finish
-            self.runtime(current.runtime).stop(current.handle)
+        return deployment
 
     def rollback(self, model: str, to_version: str | None = None) -> Deployment:
         """Serve again the version the active one replaced, or ``to_version`` (one the model

@@ -3,23 +3,47 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from bentomesh_contracts.envelope import CloudEvent, chain_time
-from bentomesh_contracts.events import Deployed, ImageReady, Resources
+from bentomesh_contracts.envelope import CloudEvent, chain_time, follow_up
+from bentomesh_contracts.events import Deployed, EventData, ImageReady, Resources
 from services.deployer.rollout import Deployer
 from services.deployer.settings import DeployerSettings
 from services.errors import RuntimeUnavailable, UnsupportedPreference
 from services.runtime.engine import engine_unreachable
 from services.runtime.stage import StageSpec
 
+logger = logging.getLogger("bentomesh.deployer")
+
 
 def deployer_stage(
-    deployer: Deployer, settings: DeployerSettings | None = None
+    deployer: Deployer,
+    settings: DeployerSettings | None = None,
+    *,
+    publish: Callable[[CloudEvent[Any]], Coroutine[Any, Any, None]] | None = None,
 ) -> StageSpec[ImageReady, Deployed]:
+    """``publish`` sends what a rollout reports on the way (each step, an abort's alert), as
+    follow-ups of the ``ImageReady`` being deployed: they are in the version's lineage."""
     settings = settings or DeployerSettings()
 
     async def handle(event: CloudEvent[ImageReady]) -> Deployed:
         within_limits(event.data.deployment.resources, settings)
+        loop = asyncio.get_running_loop()
+
+        def announce(data: EventData) -> None:  # from the rollout's thread
+            if publish is None:
+                return
+            key = "/".join(
+                str(getattr(data, name, "")) for name in ("deployment_id", "step", "decision")
+            )
+            step = follow_up(event, data, source="bentomesh/deployer", key=key)
+            try:
+                asyncio.run_coroutine_threadsafe(publish(step), loop).result(timeout=30)
+            except Exception as exc:  # progress is information: the rollout goes on
+                logger.warning("could not publish %s: %s", data.EVENT_TYPE, exc)
+
         try:
             return await asyncio.to_thread(
                 deployer.deploy,
@@ -27,6 +51,7 @@ def deployer_stage(
                 cause_id=event.id,
                 chain_id=event.chainid,
                 registered_at=chain_time(event).timestamp(),
+                announce=announce,
             )
         except Exception as exc:
             if engine_unreachable(exc) and not isinstance(exc, RuntimeUnavailable):

@@ -7,6 +7,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bentomesh_contracts.rollout import RolloutThresholds, Strategy
+from services.deployer.analysis import MESH_THRESHOLDS
+
 
 class DeployerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BENTOMESH_", extra="ignore")
@@ -50,6 +53,32 @@ class DeployerSettings(BaseSettings):
 
     max_body_bytes: int = Field(
         default=10 << 20, ge=1024, description="Largest request body the gateway forwards (413)."
+    )
+
+    rollout_strategy: Strategy = Field(
+        default="replace",
+        description="How a new version takes over when its registration does not say: "
+        "'replace' (blue/green), 'canary' or 'shadow' (analysed steps, see docs/rollouts.md).",
+    )
+    rollout_canary_steps: list[float] = Field(
+        default=[0.1, 0.5, 1.0], description="Canary traffic shares, step by step."
+    )
+    rollout_shadow_share: float = Field(
+        default=1.0, gt=0, le=1, description="Share of requests a shadow candidate gets a copy of."
+    )
+    rollout_bake_s: float = Field(default=60.0, gt=0, description="Seconds each step lasts.")
+    rollout_interval_s: float = Field(
+        default=5.0, gt=0, description="How often a step is judged (an abort acts within one)."
+    )
+    rollout_max_wait_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="How long past its bake a step waits for enough requests before aborting.",
+    )
+    rollout_thresholds: RolloutThresholds = Field(
+        default=MESH_THRESHOLDS,
+        description="Limits of every analysis (JSON), per registration "
+        "overridable in deployment.rollout.thresholds.",
     )
 
     def db_path(self) -> Path:

@@ -1,7 +1,9 @@
 """The deployer's record of deployments, durable across restarts (SQLite).
 
 One row per deployment attempt. At most one ``active`` row per model: the one its stable endpoint
-routes to. Status moves ``starting`` -> ``active`` -> ``replaced`` (or ``failed`` / ``stopped``).
+routes to. Status moves ``starting`` -> ``active`` -> ``replaced`` (or ``failed`` / ``stopped``);
+a canary or shadow rollout passes through ``candidate`` (at most one per model), which receives
+``share`` of the traffic (canary) or a copy of it (shadow) beside the active one.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-Status = Literal["starting", "active", "replaced", "failed", "stopped"]
+Status = Literal["starting", "candidate", "active", "replaced", "failed", "stopped"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
@@ -42,6 +44,18 @@ CREATE UNIQUE INDEX IF NOT EXISTS one_active_per_model ON deployments (model)
     WHERE status = 'active';
 """
 
+# added after the first release: created by _migrate on older stores too
+_LATER = """
+CREATE UNIQUE INDEX IF NOT EXISTS one_candidate_per_model ON deployments (model)
+    WHERE status = 'candidate';
+"""
+_LATER_COLUMNS = {
+    "registered_at": "REAL",
+    "strategy": "TEXT",  # 'canary' or 'shadow' while a candidate; else NULL
+    "share": "REAL NOT NULL DEFAULT 0",  # of the traffic (canary) or copied (shadow)
+    "command": "TEXT",  # 'promote' or 'abort', asked by an operator, read by the rollout
+}
+
 
 @dataclass(frozen=True)
 class Deployment:
@@ -62,6 +76,9 @@ class Deployment:
     created_at: float
     updated_at: float
     registered_at: float | None = None  # when its ModelRegistered was produced (chain time)
+    strategy: str | None = None
+    share: float = 0.0
+    command: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,12 +96,15 @@ class DeploymentStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
         self._migrate()
+        self._writes = 0
 
     def _migrate(self) -> None:
         """Add columns that stores written by earlier versions lack."""
         columns = {row["name"] for row in self._db.execute("PRAGMA table_info(deployments)")}
-        if "registered_at" not in columns:
-            self._db.execute("ALTER TABLE deployments ADD COLUMN registered_at REAL")
+        for name, kind in _LATER_COLUMNS.items():
+            if name not in columns:
+                self._db.execute(f"ALTER TABLE deployments ADD COLUMN {name} {kind}")
+        self._db.executescript(_LATER)
 
     def _rows(self, sql: str, *args: Any) -> list[Deployment]:
         with self._lock:
@@ -103,6 +123,24 @@ class DeploymentStore:
     def active(self, model: str) -> Deployment | None:
         found = self._rows("SELECT * FROM deployments WHERE model = ? AND status = 'active'", model)
         return found[0] if found else None
+
+    def candidate(self, model: str) -> Deployment | None:
+        found = self._rows(
+            "SELECT * FROM deployments WHERE model = ? AND status = 'candidate'", model
+        )
+        return found[0] if found else None
+
+    def routes(self) -> list[Deployment]:
+        """What the gateway routes to: every active and candidate deployment."""
+        return self._rows(
+            "SELECT * FROM deployments WHERE status IN ('active', 'candidate') ORDER BY model"
+        )
+
+    def generation(self) -> tuple[int, int]:
+        """Changes when anything was written, by this store or another connection to its file."""
+        with self._lock:
+            outside = self._db.execute("PRAGMA data_version").fetchone()[0]
+        return self._writes, int(outside)
 
     def all_active(self) -> list[Deployment]:
         return self._rows("SELECT * FROM deployments WHERE status = 'active' ORDER BY model")
@@ -124,6 +162,7 @@ class DeploymentStore:
                 f"INSERT INTO deployments ({columns}) VALUES ({marks})",  # noqa: S608 - fixed names
                 tuple(data.values()),
             )
+            self._writes += 1
 
     def update(self, deployment_id: str, **fields: Any) -> Deployment:
         fields["updated_at"] = time.time()
@@ -133,6 +172,7 @@ class DeploymentStore:
                 f"UPDATE deployments SET {assignments} WHERE id = ?",  # noqa: S608 - fixed names
                 (*fields.values(), deployment_id),
             )
+            self._writes += 1
         updated = self.get(deployment_id)
         assert updated is not None
         return updated
@@ -149,11 +189,12 @@ class DeploymentStore:
                         (now, old_id),
                     )
                 self._db.execute(
-                    "UPDATE deployments SET status = 'active', replaced_id = ?, updated_at = ? "
-                    "WHERE id = ?",
+                    "UPDATE deployments SET status = 'active', replaced_id = ?, updated_at = ?, "
+                    "strategy = NULL, share = 0, command = NULL WHERE id = ?",
                     (old_id, now, new_id),
                 )
                 self._db.execute("COMMIT")
+                self._writes += 1
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise

@@ -83,14 +83,15 @@ class Supervision:
         return updated
 
     def _remove_abandoned(self, reason: str) -> None:
-        """A deployment still ``starting`` while nobody holds its model's lock was abandoned
-        (its deployer died mid-rollout): stop what it started and mark it failed."""
-        for starting in self.store.in_status("starting"):
+        """A deployment still ``starting`` (or a ``candidate``) while nobody holds its model's
+        lock was abandoned (its deployer died mid-rollout): stop what it started and mark it
+        failed. The serving version keeps all the traffic; the redelivered event starts over."""
+        for starting in (*self.store.in_status("starting"), *self.store.in_status("candidate")):
             with self.models.hold(starting.model, wait=False) as free:
                 if not free:
                     continue  # being rolled out right now
                 again = self.store.get(starting.id)
-                if again is not None and again.status == "starting":
+                if again is not None and again.status in ("starting", "candidate"):
                     with self._lock:
                         self._discard(again, reason)
 
@@ -98,7 +99,7 @@ class Supervision:
         if deployment.handle:
             with contextlib.suppress(RuntimeUnavailable):
                 self.runtime(deployment.runtime).stop(deployment.handle)
-        self.store.update(deployment.id, status="failed", detail=reason)
+        self.store.update(deployment.id, status="failed", share=0.0, detail=reason)
 
     def _sweep(self) -> None:
         """Make what runs match the store: stop anything that is neither an active deployment,
@@ -106,7 +107,11 @@ class Supervision:
         just replaced and draining while its model's rollout finishes."""
         keep = {
             d.id: d.handle
-            for d in (*self.store.all_active(), *self.store.in_status("starting"))
+            for d in (
+                *self.store.all_active(),
+                *self.store.in_status("starting"),
+                *self.store.in_status("candidate"),
+            )
             if d.handle
         }
         # a version just replaced drains, then its rollout stops it (its model's lock held)

@@ -92,6 +92,16 @@ class MeshClient:
         )
         return DeploymentView.model_validate(_ok(response))
 
+    def rollout(self, model: str, command: str | None = None) -> dict[str, Any]:
+        """The model's rollout in progress; ``command`` 'promote' or 'abort' asks for a decision."""
+        url = f"{self.deployer_url}/deployments/{model}/rollout"
+        if command is None:
+            response = httpx.get(url, headers=self.headers, timeout=self.timeout)
+        else:
+            response = httpx.post(f"{url}/{command}", headers=self.headers, timeout=self.timeout)
+        body: dict[str, Any] = _ok(response)
+        return body
+
     def status(self) -> dict[str, Any]:
         """The monitor's ``/api/status``: deployments, health, alerts and chains."""
         response = httpx.get(f"{self.monitor_url}/api/status", headers=self.headers, timeout=5)
