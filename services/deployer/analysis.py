@@ -15,7 +15,7 @@ from services.deployer.compare import Differences
 from services.deployer.traffic import Window
 
 MESH_THRESHOLDS = RolloutThresholds(
-    min_requests=20,
+    min_requests=50,
     max_error_increase=0.05,
     max_p99_ratio=2.0,
     p99_slack_ms=10.0,
@@ -70,6 +70,9 @@ def judge(
     if candidate.requests < need:
         return Verdict("wait", f"{candidate.requests} of {need} requests needed", analysis)
     failure = _errors_or_latency(candidate, serving, limits, need)
+    if failure is None and min(candidate.timed, serving.timed) < need:
+        timed = min(candidate.timed, serving.timed)
+        return Verdict("wait", f"{timed} of {need} timed answers for p99", analysis)
     if failure is None and mirrored is not None:
         if mirrored.pairs < need:
             return Verdict("wait", f"{mirrored.pairs} of {need} mirrored requests", analysis)
@@ -89,8 +92,8 @@ def _errors_or_latency(
             f"5xx share {errors:.1%} against {served_errors:.1%} serving "
             f"(at most +{limits.max_error_increase:.1%})"
         )
-    if serving.requests < need or candidate.p99_ms is None or serving.p99_ms is None:
-        return None  # no baseline to hold latency to
+    if min(candidate.timed, serving.timed) < need or not candidate.p99_ms or not serving.p99_ms:
+        return None  # too few answers for a p99 to mean anything yet
     ratio, gap = candidate.p99_ms / max(serving.p99_ms, 1e-3), candidate.p99_ms - serving.p99_ms
     if (
         limits.max_p99_ratio is not None

@@ -134,7 +134,7 @@ class Steps:
         limits = self.plan.thresholds
         mine = self.traffic.window(candidate.id, start)
         theirs = self.traffic.window(serving.id, start)
-        if theirs.requests < (limits.min_requests or 1):  # e.g. the candidate has it all now
+        if theirs.timed < (limits.min_requests or 1):  # e.g. the candidate has it all now
             theirs = self.traffic.window(serving.id, began)
         mirrored, dropped = (None, 0)
         if self.plan.strategy == "shadow":

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from services.deployer.compare import Differences
 
 
+WARM_UP = 10
+"""A version's first answers (imports, caches, the first batch) are left out of its latency."""
+
+
 @dataclass(frozen=True)
 class Window:
     """Answers of one version over a window."""
@@ -19,6 +23,7 @@ class Window:
     requests: int
     errors: int  # 5xx, or no answer at all
     p99_ms: float | None
+    timed: int = 0  # answers behind p99_ms: those after the version's warm-up
 
     @property
     def error_share(self) -> float | None:
@@ -35,9 +40,10 @@ def p99(latencies: list[float]) -> float | None:
 class TrafficLog:
     def __init__(self, keep: int = 50_000) -> None:
         self._lock = threading.Lock()
-        self._answers: dict[str, deque[tuple[float, int, float]]] = defaultdict(
+        self._answers: dict[str, deque[tuple[float, int, float | None]]] = defaultdict(
             lambda: deque(maxlen=keep)
         )
+        self._seen: dict[str, int] = defaultdict(int)
         self._pairs: dict[str, deque[tuple[float, Differences]]] = defaultdict(
             lambda: deque(maxlen=keep)
         )
@@ -45,7 +51,9 @@ class TrafficLog:
 
     def answered(self, deployment_id: str, status: int, latency_ms: float) -> None:
         with self._lock:
-            self._answers[deployment_id].append((time.time(), status, latency_ms))
+            self._seen[deployment_id] += 1
+            warm = self._seen[deployment_id] > WARM_UP
+            self._answers[deployment_id].append((time.time(), status, latency_ms if warm else None))
 
     def compared(self, candidate_id: str, differences: Differences) -> None:
         with self._lock:
@@ -59,7 +67,8 @@ class TrafficLog:
         with self._lock:
             recent = [(s, ms) for at, s, ms in self._answers.get(deployment_id, ()) if at >= since]
         errors = sum(1 for status, _ in recent if status >= 500)
-        return Window(len(recent), errors, p99([ms for _, ms in recent]))
+        timed = [ms for _, ms in recent if ms is not None]
+        return Window(len(recent), errors, p99(timed), len(timed))
 
     def differences(self, candidate_id: str, since: float) -> tuple[Differences, int]:
         """Summed differences of the mirrored pairs since ``since``, and copies dropped so far."""
@@ -75,5 +84,6 @@ class TrafficLog:
         with self._lock:
             for each in deployment_ids:
                 self._answers.pop(each, None)
+                self._seen.pop(each, None)
                 self._pairs.pop(each, None)
                 self._dropped.pop(each, None)

@@ -41,29 +41,31 @@ def test_regression_answers_compare_predictions_and_interval_widths() -> None:
 
 
 def test_too_few_requests_wait_and_errors_fail_before_latency() -> None:
-    few = judge(Window(5, 0, 3.0), Window(50, 0, 3.0), LIMITS, window_s=1)
+    few = judge(Window(5, 0, 3.0, 5), Window(50, 0, 3.0, 50), LIMITS, window_s=1)
     assert few.outcome == "wait"
-    assert "5 of 20" in few.reason
-    failing = judge(Window(100, 30, 3.0), Window(100, 0, 3.0), LIMITS, window_s=1)
+    assert "5 of 50" in few.reason
+    failing = judge(Window(100, 30, 3.0, 100), Window(100, 0, 3.0, 100), LIMITS, window_s=1)
     assert failing.outcome == "fail"
     assert "5xx share 30.0%" in failing.reason
     assert failing.analysis.error_share == 0.3
 
 
 def test_p99_fails_past_the_ratio_and_the_slack_only() -> None:
-    slow = judge(Window(100, 0, 45.0), Window(100, 0, 15.0), LIMITS, window_s=1)
+    slow = judge(Window(100, 0, 45.0, 100), Window(100, 0, 15.0, 100), LIMITS, window_s=1)
     assert slow.outcome == "fail"
     assert "3.0x" in slow.reason
-    tiny = judge(Window(100, 0, 6.0), Window(100, 0, 2.0), LIMITS, window_s=1)
+    tiny = judge(Window(100, 0, 6.0, 100), Window(100, 0, 2.0, 100), LIMITS, window_s=1)
     assert tiny.outcome == "pass"  # 3x, but 4 ms is noise under the 10 ms slack
 
 
 def test_shadow_predictions_that_disagree_fail_with_their_agreement() -> None:
     pairs = Differences()
-    for i in range(40):
+    for i in range(60):
         labels = ["a"] if i % 2 else ["b"]
         pairs.add(compare(answer(labels=["a"]), answer(labels=labels)))
-    verdict = judge(Window(40, 0, 3.0), Window(40, 0, 3.0), LIMITS, window_s=1, mirrored=pairs)
+    verdict = judge(
+        Window(60, 0, 3.0, 60), Window(60, 0, 3.0, 60), LIMITS, window_s=1, mirrored=pairs
+    )
     assert verdict.outcome == "fail"
     assert verdict.analysis.agreement == 0.5
     assert "agree on 50.0%" in verdict.reason
@@ -119,9 +121,9 @@ def test_a_canary_that_fails_mid_step_is_aborted_with_its_figures(tmp_path: Path
     )
 
     def load(_: float) -> None:  # each interval: the gateway saw 10 answers of each
-        for i in range(10):
+        for i in range(30):
             traffic.answered("1", 200, 3.0)
-            traffic.answered("2", 500 if i < 3 else 200, 3.0)
+            traffic.answered("2", 500 if i < 9 else 200, 3.0)
 
     outcome = Steps(store, traffic, plan, told.append, sleep=load).run(candidate, serving)
     assert outcome.result == "aborted"
