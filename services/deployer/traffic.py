@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from services.deployer.compare import Differences
 
-
 WARM_UP = 10
 """A version's first answers (imports, caches, the first batch) are left out of its latency."""
 
