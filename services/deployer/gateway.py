@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
+from multidict import CIMultiDict
 
 from services.deployer.compare import compare
 from services.deployer.state import Deployment, DeploymentStore
@@ -76,6 +77,44 @@ async def _send_json(send: Any, status: int, payload: Any) -> None:
 
 
 STICKY_HEADER = b"x-bentomesh-key"
+Headers = list[tuple[bytes, bytes]]
+
+
+class UpstreamError(Exception):
+    pass
+
+
+class Upstream:
+    """The proxy's HTTP client. aiohttp: at concurrency 32 on one core, httpx's pool capped the
+    gateway near 500 req/s (benchmarks/gateway_overhead.py); bodies pass through undecoded."""
+
+    def __init__(self, timeout: float, connections: int = 256) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._connections = connections
+        self._session: aiohttp.ClientSession | None = None
+
+    async def call(
+        self, method: str, url: str, body: bytes, headers: Headers
+    ) -> tuple[int, Headers, bytes]:
+        if self._session is None:  # needs the running loop
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connections),
+                timeout=self._timeout,
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent", "Accept-Encoding"),
+            )
+        sent = CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers)
+        try:
+            async with self._session.request(method, url, data=body, headers=sent) as answer:
+                content = await answer.read()
+                kept = [(k, v) for k, v in answer.raw_headers if k.lower() not in _HOP_HEADERS]
+                return answer.status, kept, content
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise UpstreamError(repr(exc)) from exc
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
 
 @dataclass(frozen=True)
@@ -130,7 +169,7 @@ class Gateway:
         self.store = store
         self.traffic = traffic or TrafficLog()
         self.max_body_bytes = max_body_bytes
-        self.client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=256))
+        self.client = Upstream(timeout)
         self._generation: tuple[int, int] | None = None
         self._routes: dict[str, Route] = {}
         self._copies: asyncio.Queue[_Copy] = asyncio.Queue(maxsize=mirror_queue)
@@ -178,32 +217,21 @@ class Gateway:
         headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _HOP_HEADERS]
         started = time.perf_counter()
         try:
-            upstream = await self.client.request(
-                scope["method"], f"{target.endpoint}/{rest}", content=body, headers=headers
+            status, out_headers, content = await self.client.call(
+                scope["method"], f"{target.endpoint}/{rest}", body, headers
             )
-        except httpx.HTTPError as exc:
+        except UpstreamError as exc:
             if route.candidate is not None:
                 self.traffic.answered(target.id, 502, (time.perf_counter() - started) * 1e3)
-            await _send_json(send, 502, {"error": f"{model} {target.version}: {exc!r}"})
+            await _send_json(send, 502, {"error": f"{model} {target.version}: {exc}"})
             return
         if route.candidate is not None:
-            latency = (time.perf_counter() - started) * 1e3
-            self.traffic.answered(target.id, upstream.status_code, latency)
-        out_headers = [
-            (k.encode(), v.encode())
-            for k, v in upstream.headers.items()
-            if k.encode().lower() not in _HOP_HEADERS
-        ]
+            self.traffic.answered(target.id, status, (time.perf_counter() - started) * 1e3)
         out_headers.append((b"x-bentomesh-version", target.version.encode()))
-        await send(
-            {"type": "http.response.start", "status": upstream.status_code, "headers": out_headers}
-        )
-        await send({"type": "http.response.body", "body": upstream.content})
+        await send({"type": "http.response.start", "status": status, "headers": out_headers})
+        await send({"type": "http.response.body", "body": content})
         if shadow is not None:  # after the user has the answer
-            copy = _Copy(
-                shadow, scope["method"], rest, body, headers, upstream.status_code, upstream.content
-            )
-            self._mirror(copy)
+            self._mirror(_Copy(shadow, scope["method"], rest, body, headers, status, content))
 
     def _mirror(self, copy: _Copy) -> None:
         if len(self._mirrors) < self._mirror_workers:
@@ -217,20 +245,18 @@ class Gateway:
         while True:
             copy = await self._copies.get()
             started = time.perf_counter()
+            url = f"{copy.shadow.endpoint}/{copy.rest}"
             try:
-                answer = await self.client.request(
-                    copy.method,
-                    f"{copy.shadow.endpoint}/{copy.rest}",
-                    content=copy.body,
-                    headers=copy.headers,
+                status, _, content = await self.client.call(
+                    copy.method, url, copy.body, copy.headers
                 )
-            except httpx.HTTPError:
+            except UpstreamError:
                 self.traffic.answered(copy.shadow.id, 502, (time.perf_counter() - started) * 1e3)
                 continue
             latency = (time.perf_counter() - started) * 1e3
-            self.traffic.answered(copy.shadow.id, answer.status_code, latency)
-            if copy.status == 200 and answer.status_code == 200:
-                self.traffic.compared(copy.shadow.id, compare(copy.answer, answer.content))
+            self.traffic.answered(copy.shadow.id, status, latency)
+            if copy.status == 200 and status == 200:
+                self.traffic.compared(copy.shadow.id, compare(copy.answer, content))
 
     async def _too_large(self, send: Any) -> None:
         message = f"request body over {self.max_body_bytes} bytes (BENTOMESH_MAX_BODY_BYTES)"
