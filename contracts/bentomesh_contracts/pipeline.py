@@ -17,6 +17,7 @@ from bentomesh_contracts.events import (
     ImageReady,
     ModelRegistered,
     PredictionsSampled,
+    RolloutProgressed,
     Stage,
     StageFailed,
     Undeployed,
@@ -74,6 +75,7 @@ PRODUCER_OF: Final[dict[str, str]] = {
     ModelRegistered.EVENT_TYPE: TRAINING_JOB,
     **{entry.produces.EVENT_TYPE: entry.name for entry in PIPELINE},
     Undeployed.EVENT_TYPE: "deployer",
+    RolloutProgressed.EVENT_TYPE: "deployer",
     PredictionsSampled.EVENT_TYPE: "monitor",
 }
 """Event type -> who emits it (``StageFailed`` names its stage in its data)."""
@@ -82,6 +84,7 @@ CHAIN_TOPICS: Final[tuple[str, ...]] = (
     ModelRegistered.TOPIC,
     *(entry.produces_topic for entry in PIPELINE),
     Undeployed.TOPIC,
+    RolloutProgressed.TOPIC,
     StageFailed.TOPIC,
 )
 """Every topic an event of a model version's chain can travel on (not the dead letters, nor

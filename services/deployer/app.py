@@ -55,6 +55,7 @@ def create_deployer(settings: DeployerSettings) -> Deployer:
             bake_s=settings.rollout_bake_s,
             analysis_interval_s=settings.rollout_interval_s,
             max_wait_s=settings.rollout_max_wait_s,
+            max_s=settings.rollout_max_s,
             thresholds=settings.rollout_thresholds,
         ),
         late_runtimes=late,

@@ -22,7 +22,7 @@ from services.deployer.state import Deployment
 from services.deployer.steps import Outcome, RolloutPlan, Steps
 from services.deployer.supervision import Supervision
 from services.deployer.traffic import TrafficLog
-from services.errors import RolloutAborted
+from services.errors import RolloutAborted, UnsupportedPreference
 
 if TYPE_CHECKING:
     from services.deployer.rollout import RolloutSettings
@@ -42,7 +42,7 @@ def plan_for(prefs: DeploymentPrefs, settings: RolloutSettings) -> RolloutPlan |
     steps = tuple(asked.steps) if asked and asked.steps else tuple(default)
     if strategy == "canary" and steps[-1] != 1.0:
         steps = (*steps, 1.0)  # a canary ends with all the traffic, or it is not promoted
-    return RolloutPlan(
+    plan = RolloutPlan(
         strategy=strategy,
         steps=steps,
         bake_s=(asked.bake_s if asked and asked.bake_s else settings.bake_s),
@@ -52,6 +52,14 @@ def plan_for(prefs: DeploymentPrefs, settings: RolloutSettings) -> RolloutPlan |
             asked.thresholds if asked else RolloutThresholds(), settings.thresholds
         ),
     )
+    longest = len(plan.steps) * (plan.bake_s + plan.max_wait_s + plan.interval_s)
+    if longest > settings.max_s:
+        raise UnsupportedPreference(
+            f"a {strategy} of {len(plan.steps)} steps with bake_s={plan.bake_s:g} may take "
+            f"{longest:.0f} s, past this deployer's {settings.max_s:.0f} s "
+            "(BENTOMESH_ROLLOUT_MAX_S); register with fewer steps or a shorter bake"
+        )
+    return plan
 
 
 class ProgressiveDelivery(Supervision):

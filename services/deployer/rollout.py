@@ -46,6 +46,7 @@ class RolloutSettings:
     bake_s: float = 60.0
     analysis_interval_s: float = 5.0
     max_wait_s: float = 600.0
+    max_s: float = 3600.0  # a longer plan is refused
     thresholds: RolloutThresholds = MESH_THRESHOLDS
 
 
@@ -106,13 +107,13 @@ class Deployer(ProgressiveDelivery):
         so a late or replayed event never puts version 2 back over version 3. Going back is
         what ``rollback`` is for. A ``canary`` or ``shadow`` rollout reports each step through
         ``announce`` and raises :class:`RolloutAborted` when the candidate fails."""
+        plan = plan_for(image.deployment, self.settings)  # refused before anything starts
         with self.models.hold(image.model_name):
             with self._lock:
                 ready = self._prepare(image, cause_id, chain_id, registered_at)
             if isinstance(ready, Deployed):
                 return ready
             deployment, current = ready
-            plan = plan_for(image.deployment, self.settings)
             runtime = self.runtime(image.backend)
             if plan is None or current is None:  # a first version has nothing to compare with
                 self._start_and_switch(deployment, runtime, current)

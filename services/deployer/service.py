@@ -58,7 +58,10 @@ def deployer_stage(
                 raise RuntimeUnavailable(f"{event.data.backend} runtime went away: {exc}") from exc
             raise
 
-    return StageSpec.of("deployer", handle, concurrency=settings.deploy_concurrency)
+    longest = settings.ready_timeout_s + settings.rollout_max_s + 60.0  # start, steps, drains
+    return StageSpec.of(
+        "deployer", handle, concurrency=settings.deploy_concurrency, longest_s=longest
+    )
 
 
 def within_limits(resources: Resources, settings: DeployerSettings) -> None:

@@ -75,6 +75,12 @@ class DeployerSettings(BaseSettings):
         ge=0,
         description="How long past its bake a step waits for enough requests before aborting.",
     )
+    rollout_max_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Longest a rollout may take, every step's bake and wait included: a "
+        "registration asking for more is refused (the consumer's poll interval covers this).",
+    )
     rollout_thresholds: RolloutThresholds = Field(
         default=MESH_THRESHOLDS,
         description="Limits of every analysis (JSON), per registration "

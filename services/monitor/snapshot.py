@@ -49,6 +49,7 @@ def status_snapshot(
 ) -> dict[str, Any]:
     return {
         "deployments": deployment_rows(monitor, watch, history),
+        "rollouts": chains.rollouts(),
         "chains": chains.snapshot(),
         "checks": monitor.checks,
     }

@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bentomesh_contracts.envelope import CloudEvent
-from bentomesh_contracts.events import Deployed, HealthAlert, StageFailed, Undeployed
+from bentomesh_contracts.events import (
+    Deployed,
+    HealthAlert,
+    RolloutProgressed,
+    StageFailed,
+    Undeployed,
+)
 from bentomesh_contracts.pipeline import PRODUCER_OF
 from services.status.render import summarize
 
@@ -71,6 +77,8 @@ def _status(events: list[CloudEvent[Any]]) -> str:
         return "undeployed"
     if any(isinstance(e.data, Deployed) for e in events):
         return "deployed"
+    if any(isinstance(e.data, RolloutProgressed) for e in events):
+        return "rolling out"
     return "in progress"
 
 
@@ -88,6 +96,17 @@ class ChainBook:
         chain.events[event.id] = event  # a redelivered event replaces itself
         chain.model = getattr(event.data, "model_name", None) or chain.model
         chain.version = getattr(event.data, "model_version", None) or chain.version
+
+    def rollouts(self) -> list[dict[str, Any]]:
+        """The last step of every rollout still going: share, decision and figures."""
+        going = []
+        for chain in self.chains.values():
+            ordered = sorted(chain.events.values(), key=lambda e: e.time)
+            if _status(ordered) != "rolling out":
+                continue
+            last = next(e for e in reversed(ordered) if isinstance(e.data, RolloutProgressed))
+            going.append({"chainid": chain.chainid, **last.data.model_dump(mode="json")})
+        return sorted(going, key=lambda r: r["model_name"])
 
     def snapshot(self, limit: int = 100) -> list[dict[str, Any]]:
         """Most recently started chains first."""

@@ -14,6 +14,7 @@ from bentomesh_contracts.events import (
     ImageReady,
     ModelRegistered,
     PredictionsSampled,
+    RolloutProgressed,
     StageFailed,
     Undeployed,
 )
@@ -45,6 +46,22 @@ def summarize(data: Any) -> str:
         case PredictionsSampled():
             cut = " (truncated)" if data.truncated else ""
             return f"{len(data.rows)} of {data.sampled_rows} sampled rows{cut} worker={data.worker}"
+        case RolloutProgressed():
+            figures = data.analysis
+            seen = ""
+            if figures is not None:
+                parts = [f"{figures.requests} requests"]
+                if figures.error_share is not None:
+                    parts.append(f"5xx {figures.error_share:.1%}")
+                if figures.p99_ms is not None and figures.serving_p99_ms is not None:
+                    parts.append(f"p99 {figures.p99_ms:.0f}/{figures.serving_p99_ms:.0f} ms")
+                if figures.agreement is not None:
+                    parts.append(f"agreement {figures.agreement:.1%}")
+                seen = " [" + ", ".join(parts) + "]"
+            return (
+                f"{data.strategy} step {data.step + 1}/{len(data.steps)} {data.share:.0%} "
+                f"{data.decision}: {data.reason}{seen}"
+            )
         case StageFailed():
             retry = " (retryable)" if data.retryable else ""
             return f"{data.stage} {data.error_type}{retry}: {data.reason}"

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
@@ -243,6 +244,41 @@ async def test_a_canary_failing_30_percent_is_aborted_before_all_traffic_and_nob
     assert any(a.status == 500 and a.version == "2" for a in load.answers)  # it did fail users
     active = [d for d in deployments(mesh, model) if d["status"] in ("active", "candidate")]
     assert [(d["version"], d["status"]) for d in active] == [("1", "active")]
+    failed = sum(a.status != 200 for a in load.answers)
+    print(
+        f"failing canary: aborted at share {aborted.data.share:.0%}, 5xx share "
+        f"{aborted.data.analysis.error_share:.1%}; {failed} of {len(load.answers)} requests "
+        f"failed, {len(after)} after the abort, none failed"
+    )
+
+
+async def test_a_canary_several_times_slower_is_aborted_on_p99(
+    mesh: LocalMesh, kafka: KafkaSettings, artifact_root: Path
+) -> None:
+    """Version 2 is a brute-force nearest-neighbours model over a million rows: the same answers,
+    about 25 ms of work per row where the serving logistic regression needs about 1."""
+    model = "rollout-slow"
+    await register(kafka, artifact(artifact_root, "slow-1", serving_model()), model, "1")
+    slow = KNeighborsClassifier(n_neighbors=25, algorithm="brute").fit(*customers(2, 1_000_000))
+    url = f"{deployer_of(mesh).url}/models/{model}/predict"
+    with Load(url, rows(customers(11, 200)[0])) as load:
+        done = await register(
+            kafka,
+            artifact(artifact_root, "slow-2", slow),
+            model,
+            "2",
+            strategy="canary",
+            rollout=RolloutPrefs(steps=[0.3, 1.0], bake_s=6),
+        )
+    assert done.type.endswith("stage.failed.v1"), done.data.reason
+    assert done.data.error_type == "RolloutAborted", done.data.reason
+    assert "p99" in done.data.reason
+    aborted = (await chain_events(kafka, done.chainid, topics.ROLLOUTS))[-1]
+    assert aborted.data.share < 1.0
+    figures = aborted.data.analysis
+    assert figures.p99_ms > 2 * figures.serving_p99_ms
+    assert {a.status for a in load.answers} == {200}  # slow, not failing
+    print(f"slow canary: p99 {figures.p99_ms:.1f} ms against {figures.serving_p99_ms:.1f} ms")
 
 
 async def test_a_shadow_that_disagrees_is_never_promoted_and_its_agreement_is_recorded(
@@ -270,6 +306,8 @@ async def test_a_shadow_that_disagrees_is_never_promoted_and_its_agreement_is_re
     assert aborted.data.analysis.agreement < 0.2
     assert "agree on" in aborted.data.reason
     assert {(a.status, a.version) for a in load.answers} == {(200, "1")}  # users saw only v1
+    figures = aborted.data.analysis
+    print(f"shadow: agreement {figures.agreement:.1%} on {figures.compared} mirrored requests")
 
 
 async def test_a_deployer_killed_mid_canary_ends_with_one_serving_version_and_no_candidate(

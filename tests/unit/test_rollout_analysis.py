@@ -147,3 +147,24 @@ def test_an_operator_promote_ends_the_steps_at_once(tmp_path: Path) -> None:
         candidate, serving
     )
     assert (outcome.result, outcome.reason) == ("promoted", "promoted by an operator")
+
+
+def test_a_plan_ends_a_canary_at_all_traffic_and_refuses_one_too_long() -> None:
+    import pytest
+
+    from bentomesh_contracts.events import DeploymentPrefs
+    from bentomesh_contracts.rollout import RolloutPrefs
+    from services.deployer.progressive import plan_for
+    from services.deployer.rollout import RolloutSettings
+    from services.errors import UnsupportedPreference
+
+    settings = RolloutSettings(bake_s=10, max_wait_s=60, analysis_interval_s=1, max_s=600)
+    assert plan_for(DeploymentPrefs(), settings) is None  # the mesh default: replace
+    plan = plan_for(
+        DeploymentPrefs(strategy="canary", rollout=RolloutPrefs(steps=[0.25, 0.5])), settings
+    )
+    assert plan is not None
+    assert plan.steps == (0.25, 0.5, 1.0)
+    assert plan.bake_s == 10
+    with pytest.raises(UnsupportedPreference, match="BENTOMESH_ROLLOUT_MAX_S"):
+        plan_for(DeploymentPrefs(strategy="shadow", rollout=RolloutPrefs(bake_s=3600)), settings)
