@@ -69,16 +69,16 @@ def judge(
     need = limits.min_requests or 1
     if candidate.requests < need:
         return Verdict("wait", f"{candidate.requests} of {need} requests needed", analysis)
-    failure = _errors_or_latency(candidate, serving, limits, need)
-    if failure is None and min(candidate.timed, serving.timed) < need:
-        timed = min(candidate.timed, serving.timed)
-        return Verdict("wait", f"{timed} of {need} timed answers for p99", analysis)
-    if failure is None and mirrored is not None:
-        if mirrored.pairs < need:
-            return Verdict("wait", f"{mirrored.pairs} of {need} mirrored requests", analysis)
-        failure = _predictions(analysis, limits)
+    # what the candidate predicts first (a shadow's main evidence), then how it answers
+    failure = _predictions(analysis, limits) if mirrored and mirrored.pairs >= need else None
+    failure = failure or _errors_or_latency(candidate, serving, limits, need)
     if failure is not None:
         return Verdict("fail", failure, analysis)
+    if mirrored is not None and mirrored.pairs < need:
+        return Verdict("wait", f"{mirrored.pairs} of {need} mirrored requests", analysis)
+    if min(candidate.timed, serving.timed) < need:
+        timed = min(candidate.timed, serving.timed)
+        return Verdict("wait", f"{timed} of {need} timed answers for p99", analysis)
     return Verdict("pass", "within every threshold", analysis)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from services.deployer.compare import Differences
 
-WARM_UP = 10
+WARM_UP = 50
 """A version's first answers (imports, caches, the first batch) are left out of its latency."""
 
 

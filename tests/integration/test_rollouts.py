@@ -255,11 +255,11 @@ async def test_a_canary_failing_30_percent_is_aborted_before_all_traffic_and_nob
 async def test_a_canary_several_times_slower_is_aborted_on_p99(
     mesh: LocalMesh, kafka: KafkaSettings, artifact_root: Path
 ) -> None:
-    """Version 2 is a brute-force nearest-neighbours model over a million rows: the same answers,
-    about 25 ms of work per row where the serving logistic regression needs about 1."""
+    """Version 2 is a brute-force nearest-neighbours model over two million rows: the same
+    answers, about 50 ms of work per row where the serving logistic regression needs 1."""
     model = "rollout-slow"
     await register(kafka, artifact(artifact_root, "slow-1", serving_model()), model, "1")
-    slow = KNeighborsClassifier(n_neighbors=25, algorithm="brute").fit(*customers(2, 1_000_000))
+    slow = KNeighborsClassifier(n_neighbors=25, algorithm="brute").fit(*customers(2, 2_000_000))
     url = f"{deployer_of(mesh).url}/models/{model}/predict"
     with Load(url, rows(customers(11, 200)[0])) as load:
         done = await register(
@@ -308,6 +308,49 @@ async def test_a_shadow_that_disagrees_is_never_promoted_and_its_agreement_is_re
     assert {(a.status, a.version) for a in load.answers} == {(200, "1")}  # users saw only v1
     figures = aborted.data.analysis
     print(f"shadow: agreement {figures.agreement:.1%} on {figures.compared} mirrored requests")
+
+
+async def test_an_operator_sees_a_rollout_and_aborts_it(
+    mesh: LocalMesh, kafka: KafkaSettings, artifact_root: Path
+) -> None:
+    model = "rollout-manual"
+    await register(kafka, artifact(artifact_root, "manual-1", serving_model()), model, "1")
+    data = build_model_registered(
+        artifact(artifact_root, "manual-2", LogisticRegression(C=0.5).fit(*customers(2))),
+        name=model,
+        version="2",
+        task="classification",
+        deployment=DeploymentPrefs(
+            strategy="canary", rollout=RolloutPrefs(steps=[0.25, 1.0], bake_s=600)
+        ),
+    )
+    event = new_chain(data, source="test")
+    api = f"{deployer_of(mesh).url}/deployments/{model}/rollout"
+    with Load(f"{deployer_of(mesh).url}/models/{model}/predict", rows(customers(12, 50)[0])):
+        async with Collector(kafka) as collector:
+            await send_signed(event, kafka)
+            await collector.wait_for(
+                lambda e: e.chainid == event.chainid and e.data.decision == "started",
+                topic=topics.ROLLOUTS,
+                timeout=240,
+            )
+            await asyncio.sleep(2)
+            view = httpx.get(api, headers=AUTH).json()
+            assert view["candidate"]["version"] == "2"
+            assert view["candidate"]["share"] == 0.25
+            assert view["serving"]["version"] == "1"
+            assert view["candidate_figures"]["requests"] > 0
+            asked = httpx.post(f"{api}/abort", headers=AUTH)
+            assert asked.status_code == 202
+            failed = await collector.wait_for(
+                lambda e: e.chainid == event.chainid, topic=topics.STAGE_FAILED, timeout=60
+            )
+    assert failed.data.error_type == "RolloutAborted"
+    assert "aborted by an operator" in failed.data.reason
+    assert httpx.get(api, headers=AUTH).status_code == 404  # no rollout any more
+    refused = httpx.post(f"{api}/promote", headers=AUTH)
+    assert refused.status_code == 409
+    assert "no rollout in progress" in refused.json()["error"]
 
 
 async def test_a_deployer_killed_mid_canary_ends_with_one_serving_version_and_no_candidate(
