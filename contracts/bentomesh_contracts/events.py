@@ -8,17 +8,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from bentomesh_contracts import topics
 from bentomesh_contracts.features import Feature
-from bentomesh_contracts.fields import (
-    ModelName,
-    ModelVersion,
-    PackageName,
-    PackageVersion,
-    Sha256,
-)
+from bentomesh_contracts.fields import ModelName, ModelVersion, PackageName, PackageVersion, Sha256
 
 # the parts of a registration, importable from here as before
 from bentomesh_contracts.parts import CausalSpec as CausalSpec
@@ -40,6 +34,13 @@ class EventData(BaseModel):
 
     EVENT_TYPE: ClassVar[str]
     TOPIC: ClassVar[str]
+    ADDED_LATER: ClassVar[tuple[str, ...]] = ()  # written only when set: older readers forbid them
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unset_later_fields(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        unset = [n for n in self.ADDED_LATER if isinstance(data, dict) and data.get(n) is None]
+        return {k: v for k, v in data.items() if k not in unset} if unset else data
 
 
 class ModelRegistered(EventData):
@@ -111,6 +112,7 @@ class BentoBuilt(EventData):
 
     EVENT_TYPE: ClassVar[str] = "bentomesh.bento.built.v1"
     TOPIC: ClassVar[str] = topics.BENTO_BUILT
+    ADDED_LATER: ClassVar[tuple[str, ...]] = ("reference_rows", "serving")
 
     model_name: ModelName
     model_version: ModelVersion
@@ -187,8 +189,7 @@ class Deployed(EventData):
 
 
 class Undeployed(EventData):
-    """A model's serving version was stopped on request (``bentomesh undeploy``): nothing serves
-    the model any more, and its deployment is no longer watched."""
+    """A serving version was stopped on request (``bentomesh undeploy``); no longer watched."""
 
     EVENT_TYPE: ClassVar[str] = "bentomesh.deployment.removed.v1"
     TOPIC: ClassVar[str] = topics.UNDEPLOYED
@@ -243,8 +244,7 @@ class PredictionsSampled(EventData):
 
 
 class RolloutProgressed(EventData):
-    """A step of a canary or shadow rollout and the figures that decided it; in the version's
-    lineage. It ends with ``Deployed`` (promoted) or ``StageFailed`` (``RolloutAborted``)."""
+    """A step of a canary or shadow rollout, the figures that decided it (see docs/rollouts.md)."""
 
     EVENT_TYPE: ClassVar[str] = "bentomesh.rollout.progressed.v1"
     TOPIC: ClassVar[str] = topics.ROLLOUTS

@@ -232,6 +232,11 @@ def test_bento_built_carries_deployment_preferences() -> None:
     )
     event = follow_up(new_chain(registered(), source="t"), built, source="p")
     assert isinstance(decode(encode(event)), CloudEvent)
+    body = json.loads(encode(event))["data"]  # fields added later, unset: left out
+    assert not {"serving", "reference_rows"} & set(body)
+    compiled = built.model_copy(update={"serving": "compiled", "reference_rows": 10})
+    again = decode(encode(follow_up(event, compiled, source="p"))).data
+    assert (again.serving, again.reference_rows) == ("compiled", 10)
 
 
 @pytest.mark.parametrize(
@@ -271,7 +276,7 @@ def test_a_field_added_after_v1_is_written_only_when_used() -> None:
     """Consumers forbid unknown fields: one that predates ``log_predictions`` must still read
     every registration that does not ask for it."""
     plain = json.loads(encode(new_chain(registered(), source="test")))
-    assert "log_predictions" not in plain["data"]["deployment"]
+    assert not {"log_predictions", "strategy", "rollout"} & set(plain["data"]["deployment"])
     asked = registered(deployment=DeploymentPrefs(log_predictions=0.1))
     body = json.loads(encode(new_chain(asked, source="test")))
     assert body["data"]["deployment"]["log_predictions"] == 0.1
