@@ -168,5 +168,9 @@ class NotDeployed(StageError):
     """The model has no active deployment to act on."""
 
 
+class RolloutInProgress(StageError):
+    """A canary or shadow rollout of the model is going on: decide it first."""
+
+
 class NothingToRollBack(StageError):
     """The model has no earlier version to serve again."""

@@ -15,6 +15,7 @@ from services.cli.commands import (
     docs,
     events,
     images,
+    k8s,
     keys,
     mesh,
     models,
@@ -39,6 +40,7 @@ app.add_typer(events.dlq_app, name="dlq")
 app.add_typer(docs.contracts_app, name="contracts")
 app.add_typer(keys.keys_app, name="keys")
 app.add_typer(rollouts.rollout_app, name="rollout")
+app.add_typer(k8s.k8s_app, name="k8s")
 
 
 def _version(show: bool) -> None:

@@ -29,6 +29,7 @@ from services.errors import (
     NotDeployed,
     NothingToRollBack,
     NotReadyError,
+    RolloutInProgress,
     Superseded,
     UnsupportedPreference,
 )
@@ -217,8 +218,19 @@ class Deployer(ProgressiveDelivery):
     def rollback(self, model: str, to_version: str | None = None) -> Deployment:
         """Serve again the version the active one replaced, or ``to_version`` (one the model
         served before), as a new deployment of it."""
+        self._no_rollout(model)
         with self.models.hold(model):
             return self._rollback(model, to_version)
+
+    def _no_rollout(self, model: str) -> None:
+        """Refuse at once rather than wait (holding an HTTP call) for a rollout's end."""
+        candidate = self.store.candidate(model)
+        if candidate is not None:
+            raise RolloutInProgress(
+                f"{model}:{candidate.version} is being rolled out ({candidate.strategy}, share "
+                f"{candidate.share:.0%}); decide it first: bentomesh rollout abort {model} "
+                f"(or promote)"
+            )
 
     def _rollback(self, model: str, to_version: str | None) -> Deployment:
         current = self.store.active(model)
@@ -254,6 +266,7 @@ class Deployer(ProgressiveDelivery):
 
     def undeploy(self, model: str) -> Deployment:
         """Stop the model's active deployment: nothing serves it until a version is registered."""
+        self._no_rollout(model)
         with self.models.hold(model), self._lock:
             current = self.store.active(model)
             if current is None:

@@ -340,6 +340,10 @@ async def test_an_operator_sees_a_rollout_and_aborts_it(
             assert view["candidate"]["share"] == 0.25
             assert view["serving"]["version"] == "1"
             assert view["candidate_figures"]["requests"] > 0
+            rollback = f"{deployer_of(mesh).url}/deployments/{model}/rollback"
+            busy = httpx.post(rollback, headers=AUTH)  # refused at once, not held for the rollout
+            assert busy.status_code == 409
+            assert "rollout abort" in busy.json()["error"]
             asked = httpx.post(f"{api}/abort", headers=AUTH)
             assert asked.status_code == 202
             failed = await collector.wait_for(

@@ -32,9 +32,7 @@ def test_pipeline_is_the_chain_in_order() -> None:
     assert names == ["packager", "builder", "deployer", "monitor"]
     for upstream, downstream in itertools.pairwise(PIPELINE):
         assert upstream.produces is downstream.consumes
-    assert set(CHAIN_TOPICS) | {topics.DEAD_LETTER, topics.PREDICTIONS} == set(
-        topics.ALL_TOPICS
-    )
+    assert set(CHAIN_TOPICS) | {topics.DEAD_LETTER, topics.PREDICTIONS} == set(topics.ALL_TOPICS)
     assert PRODUCER_OF["bentomesh.bento.built.v1"] == "packager"
 
 
