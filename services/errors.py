@@ -127,6 +127,14 @@ class BuildFailed(StageError):
 # builder
 
 
+class ImagePushFailed(TransientStageError):
+    """The registry refused or did not take the image (down, full, wrong credentials)."""
+
+
+class ImagePullFailed(TransientStageError):
+    """The mesh's registry did not hand over an image (down, wrong credentials)."""
+
+
 class ImageBuildFailed(StageError):
     """The image build failed; ``details`` holds the tail of the build log."""
 

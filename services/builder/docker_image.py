@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bentomesh_contracts.events import BentoBuilt, ImageReady
+from services.builder.registry import auth_config, push
 from services.builder.settings import BuilderSettings
 from services.errors import EngineUnavailable, ImageBuildFailed
 from services.runtime.bento_store import stored_bento
@@ -92,17 +93,21 @@ def build_context(bento_tag: str, bento_path: Path, base_image: str, directory: 
     return directory
 
 
-def containerize(bento_tag: str, bento_path: Path, ref: str, settings: BuilderSettings) -> Any:
-    """Build (or reuse) image ``ref`` of the bento; push it if a registry is set."""
+def containerize(
+    bento_tag: str, bento_path: Path, ref: str, settings: BuilderSettings
+) -> tuple[Any, str]:
+    """Build (or reuse) image ``ref`` of the bento; with a registry, push it. Returns the image
+    and how deployers find it: ``ref`` on this engine, or ``repository@sha256:...`` pushed."""
     client = docker_client(settings.docker_host)
     try:
         image = _existing(client, ref, bento_tag, settings.base_image) or _build(
             client, bento_tag, bento_path, settings, ref
         )
         if settings.registry:
-            repository, tag = ref.rsplit(":", 1)
-            client.images.push(repository, tag=tag)
-        return image
+            password = settings.registry_password
+            secret = password.get_secret_value() if password else None
+            return image, push(client, ref, auth_config(settings.registry_username, secret))
+        return image, ref
     finally:
         client.close()
 
@@ -119,7 +124,7 @@ def build_image(built: BentoBuilt, settings: BuilderSettings) -> ImageReady:
     ref = image_ref(settings, built)
     started = time.perf_counter()
     # The bento is taken by tag from the packager's store, never from a path the event names.
-    image = containerize(built.bento_tag, stored_bento(built.bento_tag), ref, settings)
+    image, ref = containerize(built.bento_tag, stored_bento(built.bento_tag), ref, settings)
     return ImageReady(
         model_name=built.model_name,
         model_version=built.model_version,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bentomesh_contracts.events import Runtime
@@ -19,7 +19,13 @@ class BuilderSettings(BaseSettings):
     base_image: str = Field(
         default="bentomesh/python:3.11", description="Base image of model images."
     )
-    registry: str | None = Field(default=None, description="Push images here when set.")
+    registry: str | None = Field(
+        default=None,
+        description="Push every image here (host:port) and pin it by digest in ImageReady; "
+        "deployers pull it from there.",
+    )
+    registry_username: str | None = Field(default=None, description="Registry user, if any.")
+    registry_password: SecretStr | None = Field(default=None, description="Its password.")
     docker_host: str | None = Field(default=None, description="Docker engine URL.")
     build_timeout_s: float = Field(default=1800, description="Limit for one image build.")
     build_concurrency: int = build_concurrency_field()

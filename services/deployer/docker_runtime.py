@@ -10,12 +10,19 @@ from bentomesh_contracts.events import ImageReady
 from services.deployer.runtimes import Started, http_ready, owner_id
 from services.deployer.settings import DeployerSettings
 from services.deployer.state import Deployment
-from services.errors import NotBuiltHere, NotReadyError
+from services.errors import ImagePullFailed, NotBuiltHere, NotReadyError
 from services.runtime.bento_store import own_bento
 from services.runtime.ports import free_port
 
 SERVICE_PORT = 3000
 SERVICE_UID = "1034"
+
+
+def _repository(name: str) -> str:
+    """``host:5000/bentomesh/m`` of ``host:5000/bentomesh/m:3`` or ``...@sha256:...``."""
+    name = name.split("@", 1)[0]
+    head, _, tail = name.rpartition(":")
+    return head if head and "/" not in tail else name
 
 
 class DockerRuntime:
@@ -34,6 +41,13 @@ class DockerRuntime:
         self.image_prefix = settings.image_prefix.strip("/")
         self.network = settings.docker_network
         self.owner = owner_id(settings.db_path())
+        self.registry = (settings.registry or "").rstrip("/")
+        password = settings.registry_password
+        self.auth = (
+            {"username": settings.registry_username, "password": password.get_secret_value()}
+            if settings.registry_username and password
+            else None
+        )
 
     def _placement(self, name: str) -> tuple[dict[str, Any], str]:
         """Container options that make it reachable, and the endpoint URL it gets."""
@@ -46,8 +60,9 @@ class DockerRuntime:
         )
 
     def pinned(self, image: ImageReady) -> str:
-        """The id of the image the builder built for ``image``: on this engine already (never
-        pulled), tagged under the image prefix and labelled with the bento it was built from."""
+        """The id of the image the builder built for ``image``: on this engine already, or
+        pulled by digest from the mesh's registry (nowhere else), named under the image prefix
+        and labelled with the bento it was built from."""
         import docker.errors
 
         own_bento(image.model_name, image.model_version, image.bento_tag)
@@ -60,16 +75,44 @@ class DockerRuntime:
         try:
             found = self.client.images.get(digest)
         except docker.errors.ImageNotFound:
-            raise NotBuiltHere(
-                f"image {digest} is not on this engine; images are never pulled"
-            ) from None
+            found = self._pulled(image, digest)
         wanted = f"{self.image_prefix}/{image.model_name}"
-        repositories = {tag.rsplit(":", 1)[0] for tag in found.tags}
+        names = [*found.tags, *found.attrs.get("RepoDigests", [])]
+        repositories = {_repository(name) for name in names}
         if not any(r == wanted or r.endswith(f"/{wanted}") for r in repositories):
             raise NotBuiltHere(f"image {digest} is not tagged {wanted}; not built by the builder")
         if (found.labels or {}).get("bentomesh.bento") != image.bento_tag:
             raise NotBuiltHere(f"image {digest} was not built from bento {image.bento_tag}")
         return str(found.id)
+
+    def _pulled(self, image: ImageReady, digest: str) -> Any:
+        """Pull ``image_ref`` (``REGISTRY/...@sha256:``) when it is in the mesh's registry; the
+        pulled image must be the one the builder built (same image id)."""
+        import docker.errors
+
+        ref = image.image_ref or ""
+        repository, _, manifest = ref.partition("@")
+        if not (self.registry and repository.startswith(f"{self.registry}/") and manifest):
+            where = f"in {self.registry} by digest" if self.registry else "(no BENTOMESH_REGISTRY)"
+            raise NotBuiltHere(f"image {digest} is not on this engine, nor {where}: {ref!r}")
+        said: list[str] = []
+        try:
+            for chunk in self.client.api.pull(
+                repository, tag=manifest, stream=True, decode=True, auth_config=self.auth
+            ):
+                if "error" in chunk:
+                    raise ImagePullFailed(
+                        f"pull of {ref} failed: {chunk['error'].strip()}",
+                        details="\n".join(said[-20:]),
+                    )
+                said.append(str(chunk.get("status", "")))
+        except docker.errors.APIError as exc:
+            reason = exc.explanation or str(exc)
+            raise ImagePullFailed(f"pull of {ref} failed: {reason}") from exc
+        found = self.client.images.get(ref)
+        if found.id != digest:
+            raise NotBuiltHere(f"{ref} is image {found.id}, not {digest} that the builder built")
+        return found
 
     def start(self, deployment: Deployment) -> Started:
         name = f"bentomesh-{deployment.id}"

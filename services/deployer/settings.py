@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bentomesh_contracts.rollout import RolloutThresholds, Strategy
@@ -46,6 +46,13 @@ class DeployerSettings(BaseSettings):
         description="Only images the builder tagged <prefix>/<model> (and labelled with their "
         "bento) are run, by the id it recorded; never pulled.",
     )
+    registry: str | None = Field(
+        default=None,
+        description="The mesh's image registry (host:port): an image not on this engine is "
+        "pulled from it, by the digest the builder signed; from nowhere else.",
+    )
+    registry_username: str | None = Field(default=None, description="Registry user, if any.")
+    registry_password: SecretStr | None = Field(default=None, description="Its password.")
     max_cpus: float = Field(default=4.0, gt=0, description="Largest CPU limit an event may ask.")
     max_memory_mb: int = Field(
         default=8192, ge=128, description="Largest memory limit (MiB) an event may ask."

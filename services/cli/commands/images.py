@@ -58,7 +58,7 @@ def containerize(
     started = time.perf_counter()
     try:
         with err.status(f"building {ref} from {bento.tag}"):
-            image = build(str(bento.tag), Path(bento.path), ref, settings)
+            image, ref = build(str(bento.tag), Path(bento.path), ref, settings)
     except StageError as exc:
         fail(f"{exc.reason}\n{exc.details or ''}")
     size = int(image.attrs.get("Size", 0)) / 1e6
