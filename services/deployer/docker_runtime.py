@@ -65,7 +65,6 @@ class DockerRuntime:
         and labelled with the bento it was built from."""
         import docker.errors
 
-        own_bento(image.model_name, image.model_version, image.bento_tag)
         digest = image.image_digest or ""
         if not digest.startswith("sha256:"):
             raise NotBuiltHere(
@@ -74,7 +73,8 @@ class DockerRuntime:
             )
         try:
             found = self.client.images.get(digest)
-        except docker.errors.ImageNotFound:
+            own_bento(image.model_name, image.model_version, image.bento_tag)  # built here
+        except docker.errors.ImageNotFound:  # built elsewhere: the signed digest is the proof
             found = self._pulled(image, digest)
         wanted = f"{self.image_prefix}/{image.model_name}"
         names = [*found.tags, *found.attrs.get("RepoDigests", [])]
