@@ -44,3 +44,26 @@ async def app(scope, receive, send):
                 "headers": [(b"content-type", b"application/json")]}})
     await send({{"type": "http.response.body", "body": payload}})
 """
+
+FASTAPI_ASYNC = """
+import joblib
+import numpy as np
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+from pydantic import BaseModel
+from threadpoolctl import threadpool_limits
+
+threadpool_limits(1)
+MODEL = joblib.load({model_path!r})
+app = FastAPI(default_response_class=ORJSONResponse)
+
+
+class Rows(BaseModel):
+    rows: list[list[float]]
+
+
+@app.post("/predict_proba")
+async def predict_proba(body: Rows):
+    proba = MODEL.predict_proba(np.asarray(body.rows, dtype=float))
+    return {{"probabilities": proba.tolist()}}
+"""

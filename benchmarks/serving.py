@@ -1,4 +1,4 @@
-"""Serving throughput: BentoMesh's classification template vs a stock BentoML service vs bare ASGI.
+"""Serving throughput: BentoMesh's template vs stock BentoML, FastAPI (async) and bare ASGI.
 
 Run: ``uv run python -m benchmarks.serving [--duration 10] [--repeat 2]``. Needs ``wrk`` (Debian).
 The template runs twice: serving its compiled trees (tl2cgen), and as trained (scikit-learn).
@@ -6,8 +6,10 @@ The template runs twice: serving its compiled trees (tl2cgen), and as trained (s
 Same model (HistGradientBoosting, 20 features), same machine, one worker each; the server is pinned
 to CPU 0 and wrk to CPU 1. Single-row requests at concurrency 32, then 100-row batches. The bare
 ASGI app (uvicorn, no access log, orjson) is the Python floor; the stock service is a
-``@bentoml.service`` written the obvious way (numpy in, numpy out). Prints req/s (rows/s for
-batches), p50 and p99, and the ratios to the stock service and to the floor.
+``@bentoml.service`` written the obvious way (numpy in, numpy out); FastAPI is an async endpoint
+with a pydantic body and an orjson response, under the same uvicorn (uvloop, httptools). Prints
+req/s (rows/s for batches), p50 and p99, and the ratios to the stock service, the floor and
+FastAPI (throughput, and p99).
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from benchmarks.peers import BARE_ASGI, STOCK_SERVICE
+from benchmarks.peers import BARE_ASGI, FASTAPI_ASYNC, STOCK_SERVICE
 
 N_FEATURES = 20
 FEATURES = [f"f{i}" for i in range(N_FEATURES)]
+
+QUIET = ("--log-level", "warning")
 
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -188,6 +192,8 @@ def main() -> None:
     template_tag = build_template_bento(model_path)
     stock_tag = build_stock_bento(model_path, workdir)
     (workdir / "bare.py").write_text(textwrap.dedent(BARE_ASGI.format(model_path=str(model_path))))
+    fastapi_app = FASTAPI_ASYNC.format(model_path=str(model_path))
+    (workdir / "fastapi_app.py").write_text(textwrap.dedent(fastapi_app))
 
     rng = np.random.default_rng(1)
     one = json.dumps(rng.normal(size=(1, N_FEATURES)).round(4).tolist())
@@ -228,6 +234,12 @@ def main() -> None:
             "/",
             "rows",
         ),
+        "fastapi async": (
+            [py, "-m", "uvicorn", "fastapi_app:app", "--port", "3105", "--no-access-log", *QUIET],
+            "http://127.0.0.1:3105",
+            "/predict_proba",
+            "rows",
+        ),
     }
     results: list[Result] = []
     for round_no in range(args.repeat):
@@ -250,7 +262,7 @@ def main() -> None:
 
     print(
         f"\n{'server':<22} {'workload':<15} {'req/s':>8} {'rows/s':>9} {'p50 ms':>8} "
-        f"{'p99 ms':>8} {'x stock':>8} {'x floor':>8}"
+        f"{'p99 ms':>8} {'x stock':>8} {'x floor':>8} {'x fastapi':>9} {'p99/fastapi':>11}"
     )
     best: dict[tuple[str, str], Result] = {}
     for r in results:
@@ -260,9 +272,11 @@ def main() -> None:
     for (server, workload), r in sorted(best.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         stock = best[("stock bentoml", workload)].rps
         floor = best[("bare asgi (floor)", workload)].rps
+        fastapi = best[("fastapi async", workload)]
         print(
             f"{server:<22} {workload:<15} {r.rps:>8.0f} {r.rows_per_s:>9.0f} {r.p50_ms:>8.1f} "
-            f"{r.p99_ms:>8.1f} {r.rps / stock:>8.2f} {r.rps / floor:>8.2f}"
+            f"{r.p99_ms:>8.1f} {r.rps / stock:>8.2f} {r.rps / floor:>8.2f} "
+            f"{r.rps / fastapi.rps:>9.2f} {r.p99_ms / fastapi.p99_ms:>11.2f}"
         )
     print("\n(best of", args.repeat, "interleaved rounds per server and workload)")
     shutil.rmtree(workdir, ignore_errors=True)
