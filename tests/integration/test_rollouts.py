@@ -177,24 +177,55 @@ def at(event: Any) -> float:
     return datetime.fromisoformat(str(event.time)).timestamp()
 
 
+async def roll_out(
+    mesh: LocalMesh,
+    kafka: KafkaSettings,
+    root: Path,
+    model: str,
+    candidate: Any,
+    sample: list[dict[str, float]],
+    *,
+    after_s: float = 0.0,
+    **prefs: Any,
+) -> tuple[Any, Load]:
+    """Serve version 1, then register ``candidate`` as version 2 with ``prefs`` while a client
+    calls the model (``after_s`` longer): the chain's terminal event, and what the client saw."""
+    first = await register(kafka, artifact(root, f"{model}-1", serving_model()), model, "1")
+    assert first.type.endswith("deployment.ready.v1"), first.data
+    url = f"{deployer_of(mesh).url}/models/{model}/predict"
+    with Load(url, sample) as load:
+        done = await register(kafka, artifact(root, f"{model}-2", candidate), model, "2", **prefs)
+        await asyncio.sleep(after_s)
+    return done, load
+
+
+async def aborted_step(kafka: KafkaSettings, done: Any, why: str) -> Any:
+    """The chain ended in ``RolloutAborted`` for ``why``, short of all traffic: its last step."""
+    assert done.type.endswith("stage.failed.v1"), done.data.reason
+    assert done.data.error_type == "RolloutAborted", done.data.reason
+    assert why in done.data.reason
+    last = (await chain_events(kafka, done.chainid, topics.ROLLOUTS))[-1]
+    assert last.data.decision == "aborted"
+    assert last.data.share < 1.0 or last.data.strategy == "shadow"  # never all the traffic
+    return last
+
+
 async def test_a_good_canary_walks_every_step_to_promotion_without_a_failed_request(
     mesh: LocalMesh, kafka: KafkaSettings, artifact_root: Path
 ) -> None:
-    model = "rollout-good"
-    first = await register(kafka, artifact(artifact_root, "good-1", serving_model()), model, "1")
-    assert first.type.endswith("deployment.ready.v1")
     better = LogisticRegression(C=0.5).fit(*customers(2))
-    url = f"{deployer_of(mesh).url}/models/{model}/predict"
-    with Load(url, rows(customers(7, 200)[0])) as load:
-        done = await register(
-            kafka,
-            artifact(artifact_root, "good-2", better),
-            model,
-            "2",
-            strategy="canary",
-            rollout=RolloutPrefs(steps=[0.2, 0.5, 1.0], bake_s=3),
-        )
-        await asyncio.sleep(1)
+    canary = RolloutPrefs(steps=[0.2, 0.5, 1.0], bake_s=3)
+    done, load = await roll_out(
+        mesh,
+        kafka,
+        artifact_root,
+        "rollout-good",
+        better,
+        rows(customers(7, 200)[0]),
+        after_s=1,
+        strategy="canary",
+        rollout=canary,
+    )
     assert done.type.endswith("deployment.ready.v1"), done.data.reason
     assert done.data.replaced_version == "1"
     steps = await chain_events(kafka, done.chainid, topics.ROLLOUTS)
@@ -206,37 +237,31 @@ async def test_a_good_canary_walks_every_step_to_promotion_without_a_failed_requ
     assert statuses == {200}, f"{len(load.answers)} requests: {statuses}"
     served = {a.version for a in load.answers}
     assert served == {"1", "2"}
-    assert [d["version"] for d in deployments(mesh, model) if d["status"] == "active"] == ["2"]
+    active = deployments(mesh, "rollout-good")
+    assert [d["version"] for d in active if d["status"] == "active"] == ["2"]
 
 
 async def test_a_canary_failing_30_percent_is_aborted_before_all_traffic_and_nobody_after(
     mesh: LocalMesh, kafka: KafkaSettings, artifact_root: Path
 ) -> None:
     """Version 2 takes the square root of its inputs: the 30% of rows with a negative value fail."""
-    model = "rollout-failing"
-    await register(kafka, artifact(artifact_root, "failing-1", serving_model()), model, "1")
     fragile = make_pipeline(FunctionTransformer(np.sqrt), LogisticRegression()).fit(*customers(2))
     sample = rows(customers(8, 100)[0])
     for row in sample[:30]:
         row["support calls"] = -1.0  # a real input the serving version answers
-    url = f"{deployer_of(mesh).url}/models/{model}/predict"
-    with Load(url, sample) as load:
-        done = await register(
-            kafka,
-            artifact(artifact_root, "failing-2", fragile),
-            model,
-            "2",
-            strategy="canary",
-            rollout=RolloutPrefs(steps=[0.2, 0.5, 1.0], bake_s=3),
-        )
-        await asyncio.sleep(3)  # users keep calling after the abort
-    assert done.type.endswith("stage.failed.v1"), done.data.reason
-    assert done.data.error_type == "RolloutAborted", done.data.reason
-    assert "5xx share" in done.data.reason
-    steps = await chain_events(kafka, done.chainid, topics.ROLLOUTS)
-    aborted = steps[-1]
-    assert aborted.data.decision == "aborted"
-    assert aborted.data.share < 1.0  # never all the traffic
+    canary = RolloutPrefs(steps=[0.2, 0.5, 1.0], bake_s=3)
+    done, load = await roll_out(
+        mesh,
+        kafka,
+        artifact_root,
+        "rollout-failing",
+        fragile,
+        sample,
+        after_s=3,  # users keep calling after the abort
+        strategy="canary",
+        rollout=canary,
+    )
+    aborted = await aborted_step(kafka, done, "5xx share")
     assert aborted.data.analysis.error_share > 0.1
     alerts = await chain_events(kafka, done.chainid, topics.HEALTH_ALERT)
     assert [a.data.rule for a in alerts] == ["rollout_aborted"]
@@ -244,7 +269,8 @@ async def test_a_canary_failing_30_percent_is_aborted_before_all_traffic_and_nob
     assert len(after) > 20
     assert {(a.status, a.version) for a in after} == {(200, "1")}
     assert any(a.status == 500 and a.version == "2" for a in load.answers)  # it did fail users
-    active = [d for d in deployments(mesh, model) if d["status"] in ("active", "candidate")]
+    rows_now = deployments(mesh, "rollout-failing")
+    active = [d for d in rows_now if d["status"] in ("active", "candidate")]
     assert [(d["version"], d["status"]) for d in active] == [("1", "active")]
     failed = sum(a.status != 200 for a in load.answers)
     print(
@@ -259,24 +285,19 @@ async def test_a_canary_several_times_slower_is_aborted_on_p99(
 ) -> None:
     """Version 2 is a brute-force nearest-neighbours model over two million rows: the same
     answers, about 50 ms of work per row where the serving logistic regression needs 1."""
-    model = "rollout-slow"
-    await register(kafka, artifact(artifact_root, "slow-1", serving_model()), model, "1")
     slow = KNeighborsClassifier(n_neighbors=25, algorithm="brute").fit(*customers(2, 2_000_000))
-    url = f"{deployer_of(mesh).url}/models/{model}/predict"
-    with Load(url, rows(customers(11, 200)[0])) as load:
-        done = await register(
-            kafka,
-            artifact(artifact_root, "slow-2", slow),
-            model,
-            "2",
-            strategy="canary",
-            rollout=RolloutPrefs(steps=[0.3, 1.0], bake_s=6),
-        )
-    assert done.type.endswith("stage.failed.v1"), done.data.reason
-    assert done.data.error_type == "RolloutAborted", done.data.reason
-    assert "p99" in done.data.reason
-    aborted = (await chain_events(kafka, done.chainid, topics.ROLLOUTS))[-1]
-    assert aborted.data.share < 1.0
+    canary = RolloutPrefs(steps=[0.3, 1.0], bake_s=6)
+    done, load = await roll_out(
+        mesh,
+        kafka,
+        artifact_root,
+        "rollout-slow",
+        slow,
+        rows(customers(11, 200)[0]),
+        strategy="canary",
+        rollout=canary,
+    )
+    aborted = await aborted_step(kafka, done, "p99")
     figures = aborted.data.analysis
     assert figures.p99_ms > 2 * figures.serving_p99_ms
     assert {a.status for a in load.answers} == {200}  # slow, not failing
@@ -286,24 +307,20 @@ async def test_a_canary_several_times_slower_is_aborted_on_p99(
 async def test_a_shadow_that_disagrees_is_never_promoted_and_its_agreement_is_recorded(
     mesh: LocalMesh, kafka: KafkaSettings, artifact_root: Path
 ) -> None:
-    model = "rollout-shadow"
-    await register(kafka, artifact(artifact_root, "shadow-1", serving_model()), model, "1")
     x, y = customers(2)
     flipped = LogisticRegression().fit(x, np.where(y == "churn", "stay", "churn"))
-    url = f"{deployer_of(mesh).url}/models/{model}/predict"
-    with Load(url, rows(customers(9, 200)[0])) as load:
-        done = await register(
-            kafka,
-            artifact(artifact_root, "shadow-2", flipped),
-            model,
-            "2",
-            strategy="shadow",
-            rollout=RolloutPrefs(steps=[1.0], bake_s=3),
-        )
-    assert done.type.endswith("stage.failed.v1"), done.data.reason
-    assert done.data.error_type == "RolloutAborted"
-    aborted = (await chain_events(kafka, done.chainid, topics.ROLLOUTS))[-1]
-    assert aborted.data.decision == "aborted"
+    shadow = RolloutPrefs(steps=[1.0], bake_s=3)
+    done, load = await roll_out(
+        mesh,
+        kafka,
+        artifact_root,
+        "rollout-shadow",
+        flipped,
+        rows(customers(9, 200)[0]),
+        strategy="shadow",
+        rollout=shadow,
+    )
+    aborted = await aborted_step(kafka, done, "agree on")
     assert aborted.data.analysis.compared >= 20
     assert aborted.data.analysis.agreement < 0.2
     assert "agree on" in aborted.data.reason
