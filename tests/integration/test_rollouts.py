@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -359,6 +361,15 @@ async def test_an_operator_sees_a_rollout_and_aborts_it(
             assert view["candidate"]["share"] == 0.25
             assert view["serving"]["version"] == "1"
             assert view["candidate_figures"]["requests"] > 0
+            shown = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "services.cli.main", "rollout", "status", model],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "BENTOMESH_DEPLOYER_URL": deployer_of(mesh).url},
+            )
+            assert shown.returncode == 0, shown.stderr
+            assert f"{model}: canary of 2 beside 1, share 25%" in shown.stdout
             rollback = f"{deployer_of(mesh).url}/deployments/{model}/rollback"
             busy = httpx.post(rollback, headers=AUTH)  # refused at once, not held for the rollout
             assert busy.status_code == 409
