@@ -92,9 +92,15 @@ class DockerRuntime:
 
         ref = image.image_ref or ""
         repository, _, manifest = ref.partition("@")
-        if not (self.registry and repository.startswith(f"{self.registry}/") and manifest):
-            where = f"in {self.registry} by digest" if self.registry else "(no BENTOMESH_REGISTRY)"
-            raise NotBuiltHere(f"image {digest} is not on this engine, nor {where}: {ref!r}")
+        if not self.registry:
+            raise NotBuiltHere(
+                f"image {digest} is not on this engine, and no registry to pull it from "
+                f"(BENTOMESH_REGISTRY is unset); images are pulled from nowhere else: {ref!r}"
+            )
+        if not (repository.startswith(f"{self.registry}/") and manifest):
+            raise NotBuiltHere(
+                f"image {digest} is not on this engine, nor in {self.registry} by digest: {ref!r}"
+            )
         said: list[str] = []
         try:
             for chunk in self.client.api.pull(

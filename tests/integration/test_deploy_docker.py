@@ -246,7 +246,7 @@ async def test_an_image_the_builder_did_not_build_is_never_run(
         ]
     assert [r.error_type for r in reasons] == ["NotBuiltHere", "NotBuiltHere"]
     assert "not tagged" in reasons[0].reason
-    assert "never pulled" in reasons[1].reason
+    assert "not on this engine, and no registry to pull it from" in reasons[1].reason
     assert {c.id for c in engine.containers.list(all=True)} == before
 
 

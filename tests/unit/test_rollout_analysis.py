@@ -55,7 +55,7 @@ def test_p99_fails_past_the_ratio_and_the_slack_only() -> None:
     assert slow.outcome == "fail"
     assert "3.0x" in slow.reason
     tiny = judge(Window(100, 0, 6.0, 100), Window(100, 0, 2.0, 100), LIMITS, window_s=1)
-    assert tiny.outcome == "pass"  # 3x, but 4 ms is noise under the 10 ms slack
+    assert tiny.outcome == "pass"  # 3x, but 4 ms is noise under the 25 ms slack
 
 
 def test_shadow_predictions_that_disagree_fail_with_their_agreement() -> None:
