@@ -43,6 +43,9 @@ class MemoryRuntime:
     def stop(self, handle: str) -> None:
         self.running.discard(handle)
 
+    def endpoints(self, handle: str) -> list[str] | None:
+        return None
+
     def logs(self, deployment: Deployment, lines: int = 30) -> str:
         return ""
 

@@ -155,8 +155,9 @@ class ImageReady(EventData):
     model_name: ModelName
     model_version: ModelVersion
     bento_tag: str = Field(description="BentoML tag of the bento the image was built from.")
-    backend: Literal["docker", "process"] = Field(
-        description="'docker' for a container image, 'process' when the bento is served directly."
+    backend: Literal["docker", "process", "swarm"] = Field(
+        description="'docker' for a container image, 'swarm' for one pushed for a Swarm "
+        "service, 'process' when the bento is served directly."
     )
     image_ref: str | None = Field(
         default=None,
@@ -178,7 +179,7 @@ class Deployed(EventData):
     deployment_id: str = Field(description="Unique id of this deployment.")
     model_name: ModelName
     model_version: ModelVersion
-    runtime: Literal["docker", "process"] = Field(description="Where it runs.")
+    runtime: Literal["docker", "process", "swarm"] = Field(description="Where it runs.")
     endpoint_url: str = Field(
         description="Base URL of this version's service.", examples=["http://127.0.0.1:41231"]
     )
@@ -197,7 +198,7 @@ class Undeployed(EventData):
     deployment_id: str = Field(description="The deployment that was stopped.")
     model_name: ModelName
     model_version: ModelVersion
-    runtime: Literal["docker", "process"] = Field(description="Where it ran.")
+    runtime: Literal["docker", "process", "swarm"] = Field(description="Where it ran.")
     reason: str = Field(description="Why it was removed.", examples=["undeployed on request"])
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 from bentomesh_contracts.fields import Sha256
 from bentomesh_contracts.rollout import RolloutPrefs, Strategy
 
-Runtime = Literal["auto", "docker", "process"]
+Runtime = Literal["auto", "docker", "process", "swarm"]
 
 
 class _Part(BaseModel):
@@ -45,15 +45,17 @@ class DeploymentPrefs(_Part):
 
     runtime: Runtime = Field(
         default="auto",
-        description="'docker' runs a container, 'process' a local bentoml process, 'auto' picks "
+        description="'docker' runs a container, 'process' a local bentoml process, 'swarm' a "
+        "replicated Docker Swarm service (images through the mesh's registry), 'auto' picks "
         "docker when an engine is reachable.",
     )
     replicas: int = Field(
         default=1,
         ge=1,
         le=16,
-        description="Number of serving replicas. The process and Docker runtimes run one server "
-        "per version and refuse more (StageFailed UnsupportedPreference) rather than ignore it.",
+        description="Number of serving replicas (swarm runtime). The process and Docker runtimes "
+        "run one server per version and refuse more (StageFailed UnsupportedPreference) rather "
+        "than ignore it.",
     )
     workers: int = Field(default=1, ge=1, le=16, description="Model worker processes per replica.")
     resources: Resources = Field(default_factory=Resources, description="Limits per replica.")

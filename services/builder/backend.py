@@ -6,7 +6,7 @@ from typing import Literal
 
 from bentomesh_contracts.events import Runtime
 
-Backend = Literal["docker", "process"]
+Backend = Literal["docker", "process", "swarm"]
 
 
 def docker_available(base_url: str | None = None) -> bool:

@@ -10,7 +10,7 @@ from bentomesh_contracts.envelope import CloudEvent
 from bentomesh_contracts.events import BentoBuilt, ImageReady
 from services.builder.backend import choose_backend, docker_available
 from services.builder.settings import BuilderSettings
-from services.errors import EngineUnavailable
+from services.errors import EngineUnavailable, UnsupportedPreference
 from services.runtime.bento_store import own_bento, stored_bento
 from services.runtime.engine import engine_unreachable
 from services.runtime.stage import StageSpec
@@ -57,9 +57,15 @@ def builder_stage(
         if backend == "process":
             await asyncio.to_thread(stored_bento, built.bento_tag)  # the packager's, by tag
             return process_image(built)
+        if backend == "swarm" and not settings.registry:
+            raise UnsupportedPreference(
+                "runtime 'swarm' needs BENTOMESH_REGISTRY: every node of the cluster pulls the "
+                "image from the mesh's registry"
+            )
         run_build = build or _docker_build
         try:
-            return await asyncio.to_thread(run_build, built, settings)
+            image = await asyncio.to_thread(run_build, built, settings)
+            return image.model_copy(update={"backend": backend})
         except Exception as exc:
             if engine_unreachable(exc) and not isinstance(exc, EngineUnavailable):
                 raise EngineUnavailable(f"Docker engine went away during the build: {exc}") from exc

@@ -43,6 +43,13 @@ def create_deployer(settings: DeployerSettings) -> Deployer:
     except Exception as exc:
         logger.info("docker runtime unavailable for now (tried again when needed): %s", exc)
         late["docker"] = lambda: DockerRuntime(settings)
+    from services.deployer.swarm_runtime import SwarmRuntime
+
+    try:
+        runtimes["swarm"] = SwarmRuntime(settings)
+    except Exception as exc:
+        logger.debug("swarm runtime unavailable for now (tried again when needed): %s", exc)
+        late["swarm"] = lambda: SwarmRuntime(settings)
     return Deployer(
         DeploymentStore(settings.db_path()),
         runtimes,

@@ -193,6 +193,9 @@ class DockerRuntime:
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 container.remove(force=True)  # 409: its removal is under way already
 
+    def endpoints(self, handle: str) -> list[str] | None:
+        return None
+
     def sweep(self, keep: dict[str, str]) -> list[str]:
         import docker.errors
 

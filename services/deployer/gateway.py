@@ -19,16 +19,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-from multidict import CIMultiDict
-
 from services.deployer.compare import compare
 from services.deployer.state import Deployment, DeploymentStore
 from services.deployer.traffic import TrafficLog
+from services.deployer.upstream import HOP_HEADERS, Upstream, UpstreamError
 
 Scope = dict[str, Any]
-
-_HOP_HEADERS = {b"host", b"connection", b"keep-alive", b"transfer-encoding", b"content-length"}
 
 
 class BodyTooLarge(Exception):
@@ -77,44 +73,6 @@ async def _send_json(send: Any, status: int, payload: Any) -> None:
 
 
 STICKY_HEADER = b"x-bentomesh-key"
-Headers = list[tuple[bytes, bytes]]
-
-
-class UpstreamError(Exception):
-    pass
-
-
-class Upstream:
-    """The proxy's HTTP client. aiohttp: at concurrency 32 on one core, httpx's pool capped the
-    gateway near 500 req/s (benchmarks/gateway_overhead.py); bodies pass through undecoded."""
-
-    def __init__(self, timeout: float, connections: int = 256) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._connections = connections
-        self._session: aiohttp.ClientSession | None = None
-
-    async def call(
-        self, method: str, url: str, body: bytes, headers: Headers
-    ) -> tuple[int, Headers, bytes]:
-        if self._session is None:  # needs the running loop
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._connections),
-                timeout=self._timeout,
-                auto_decompress=False,
-                skip_auto_headers=("User-Agent", "Accept-Encoding"),
-            )
-        sent = CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers)
-        try:
-            async with self._session.request(method, url, data=body, headers=sent) as answer:
-                content = await answer.read()
-                kept = [(k, v) for k, v in answer.raw_headers if k.lower() not in _HOP_HEADERS]
-                return answer.status, kept, content
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise UpstreamError(repr(exc)) from exc
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
 
 
 @dataclass(frozen=True)
@@ -214,11 +172,11 @@ class Gateway:
         target, shadow = route.pick(bucket_of(scope)) if route.candidate else (route.active, None)
         query = scope.get("query_string", b"")
         rest = rest + (f"?{query.decode()}" if query else "")
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _HOP_HEADERS]
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_HEADERS]
         started = time.perf_counter()
         try:
             status, out_headers, content = await self.client.call(
-                scope["method"], f"{target.endpoint}/{rest}", body, headers
+                scope["method"], target.targets(), rest, body, headers
             )
         except UpstreamError as exc:
             if route.candidate is not None:
@@ -245,10 +203,9 @@ class Gateway:
         while True:
             copy = await self._copies.get()
             started = time.perf_counter()
-            url = f"{copy.shadow.endpoint}/{copy.rest}"
             try:
                 status, _, content = await self.client.call(
-                    copy.method, url, copy.body, copy.headers
+                    copy.method, copy.shadow.targets(), copy.rest, copy.body, copy.headers
                 )
             except UpstreamError:
                 self.traffic.answered(copy.shadow.id, 502, (time.perf_counter() - started) * 1e3)

@@ -130,11 +130,12 @@ class Deployer(ProgressiveDelivery):
     ) -> Deployed | tuple[Deployment, Deployment | None]:
         """What this event already made (a repeat), or its new ``starting`` deployment and
         the deployment it is to replace."""
-        if image.deployment.replicas != 1:
+        replicas = image.deployment.replicas
+        if replicas != 1 and image.backend != "swarm":
             raise UnsupportedPreference(
-                f"replicas={image.deployment.replicas}: the {image.backend} runtime runs one "
-                "server per version; register with replicas=1 (more are not served, so they "
-                "are refused rather than ignored)"
+                f"replicas={replicas}: the {image.backend} runtime runs one "
+                "server per version; register with replicas=1 or use runtime 'swarm' (more are "
+                "not served, so they are refused rather than ignored)"
             )
         for earlier in self.store.by_cause(cause_id):
             if earlier.status in ("active", "replaced"):
@@ -172,6 +173,7 @@ class Deployer(ProgressiveDelivery):
             created_at=now,
             updated_at=now,
             registered_at=registered_at,
+            replicas=image.deployment.replicas,
         )
         self.store.insert(deployment)
         return deployment, current
@@ -213,7 +215,7 @@ class Deployer(ProgressiveDelivery):
                 f"{deployment.model}:{deployment.version} did not become ready: {exc}{serving}",
                 details=logs or None,
             ) from exc
-        return deployment
+        return self.placed(deployment, runtime)
 
     def rollback(self, model: str, to_version: str | None = None) -> Deployment:
         """Serve again the version the active one replaced, or ``to_version`` (one the model

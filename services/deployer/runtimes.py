@@ -57,6 +57,11 @@ class Runtime(Protocol):
 
     def stop(self, handle: str) -> None: ...
 
+    def endpoints(self, handle: str) -> list[str] | None:
+        """Where the replicas of ``handle`` answer now, for runtimes that move them (Swarm);
+        ``None``: one endpoint, fixed when it started."""
+        ...
+
     def logs(self, deployment: Deployment, lines: int = 30) -> str: ...
 
     def sweep(self, keep: dict[str, str]) -> list[str]:
@@ -178,6 +183,9 @@ class ProcessRuntime:
             time.sleep(0.1)
         if _pid_alive(pid):
             os.killpg(pid, signal.SIGKILL)
+
+    def endpoints(self, handle: str) -> list[str] | None:
+        return None
 
     def sweep(self, keep: dict[str, str]) -> list[str]:
         import psutil

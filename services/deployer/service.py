@@ -8,7 +8,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from bentomesh_contracts.envelope import CloudEvent, chain_time, follow_up
-from bentomesh_contracts.events import Deployed, EventData, ImageReady, Resources
+from bentomesh_contracts.events import Deployed, DeploymentPrefs, EventData, ImageReady
 from services.deployer.rollout import Deployer
 from services.deployer.settings import DeployerSettings
 from services.errors import RuntimeUnavailable, UnsupportedPreference
@@ -29,7 +29,7 @@ def deployer_stage(
     settings = settings or DeployerSettings()
 
     async def handle(event: CloudEvent[ImageReady]) -> Deployed:
-        within_limits(event.data.deployment.resources, settings)
+        within_limits(event.data.deployment, settings)
         loop = asyncio.get_running_loop()
 
         def announce(data: EventData) -> None:  # from the rollout's thread
@@ -64,8 +64,14 @@ def deployer_stage(
     )
 
 
-def within_limits(resources: Resources, settings: DeployerSettings) -> None:
+def within_limits(prefs: DeploymentPrefs, settings: DeployerSettings) -> None:
     """Resource requests come from events: the deployer's settings cap them."""
+    if prefs.replicas > settings.max_replicas:
+        raise UnsupportedPreference(
+            f"replicas={prefs.replicas} exceeds this deployer's limit "
+            f"(BENTOMESH_MAX_REPLICAS={settings.max_replicas})"
+        )
+    resources = prefs.resources
     if resources.cpus > settings.max_cpus or resources.memory_mb > settings.max_memory_mb:
         raise UnsupportedPreference(
             f"resources cpus={resources.cpus}, memory_mb={resources.memory_mb} exceed this "

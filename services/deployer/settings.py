@@ -57,6 +57,9 @@ class DeployerSettings(BaseSettings):
     max_memory_mb: int = Field(
         default=8192, ge=128, description="Largest memory limit (MiB) an event may ask."
     )
+    max_replicas: int = Field(
+        default=4, ge=1, le=16, description="Most replicas an event may ask (swarm runtime)."
+    )
 
     max_body_bytes: int = Field(
         default=10 << 20, ge=1024, description="Largest request body the gateway forwards (413)."

@@ -54,6 +54,8 @@ _LATER_COLUMNS = {
     "strategy": "TEXT",  # 'canary' or 'shadow' while a candidate; else NULL
     "share": "REAL NOT NULL DEFAULT 0",  # of the traffic (canary) or copied (shadow)
     "command": "TEXT",  # 'promote' or 'abort', asked by an operator, read by the rollout
+    "replicas": "INTEGER NOT NULL DEFAULT 1",  # asked for (the swarm runtime runs more than 1)
+    "endpoints": "TEXT",  # every replica's URL, space-separated, where a runtime spreads them
 }
 
 
@@ -79,6 +81,14 @@ class Deployment:
     strategy: str | None = None
     share: float = 0.0
     command: str | None = None
+    replicas: int = 1
+    endpoints: str | None = None
+
+    def targets(self) -> list[str]:
+        """Every URL that serves this deployment (its replicas), else its one endpoint."""
+        if self.endpoints:
+            return self.endpoints.split()
+        return [self.endpoint] if self.endpoint else []
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -55,7 +55,10 @@ class Supervision:
         self._remove_abandoned("its deployer stopped before it became ready")
         for deployment in self.store.all_active():
             runtime = self.runtimes.get(deployment.runtime)
-            if runtime is None or (deployment.handle and runtime.alive(deployment.handle)):
+            if runtime is None:
+                continue
+            if deployment.handle and runtime.alive(deployment.handle):
+                self.placed(deployment, runtime)
                 continue
             with self.models.hold(deployment.model, wait=False) as free:
                 if free and (again := self._restart(deployment, runtime)) is not None:
@@ -63,6 +66,15 @@ class Supervision:
         with self._lock:
             self._sweep()
         return restarted
+
+    def placed(self, deployment: Deployment, runtime: Runtime) -> Deployment:
+        """``deployment`` with the endpoints its replicas answer at now, where its runtime moves
+        them (a Swarm replica rescheduled to another node): the gateway follows the store."""
+        found = runtime.endpoints(deployment.handle) if deployment.handle else None
+        if not found or " ".join(found) == deployment.endpoints:
+            return deployment
+        logger.info("%s answers at %s", deployment.id, " ".join(found))
+        return self.store.update(deployment.id, endpoint=found[0], endpoints=" ".join(found))
 
     def _restart(self, deployment: Deployment, runtime: Runtime) -> Deployment | None:
         current = self.store.get(deployment.id)
@@ -80,7 +92,7 @@ class Supervision:
             logger.warning("%s: restart failed: %s", deployment.id, exc)
             self.store.update(deployment.id, detail=f"restart failed: {exc}")
             return None
-        return updated
+        return self.placed(updated, runtime)
 
     def _remove_abandoned(self, reason: str) -> None:
         """A deployment still ``starting`` (or a ``candidate``) while nobody holds its model's

@@ -176,8 +176,9 @@ def kafka_alert_handler(watch: WatchSet, trust: Trust, outbox: Outbox) -> Any:
     fixed) and queued: the outbox publishes it until the broker acknowledges it."""
 
     async def publish(alert: HealthAlert) -> None:
-        cause: CloudEvent[Any] | None = watch.causes.get(alert.deployment_id)
-        cause = cause or watch.alert_causes.get(alert.deployment_id)
+        deployment_id = alert.deployment_id.split("/", 1)[0]  # a replica's: "id/host:port"
+        cause: CloudEvent[Any] | None = watch.causes.get(deployment_id)
+        cause = cause or watch.alert_causes.get(deployment_id)
         if cause is None:
             return  # unwatched meanwhile
         key = f"{alert.rule}/{alert.state}/{time.time_ns()}"

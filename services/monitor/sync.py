@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 
 from bentomesh_contracts.envelope import CloudEvent, new_chain
 from bentomesh_contracts.events import Deployed
+from services.monitor.checker import Target
 from services.monitor.service import WatchSet
 
 logger = logging.getLogger("bentomesh.monitor")
@@ -51,6 +54,7 @@ class DeployerSync:
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.interval_s = interval_s
         self.synced = 0
+        self.replicas: set[str] = set()  # replica targets being watched
 
     async def once(self, client: httpx.AsyncClient) -> None:
         response = await client.get(self.url, headers=self.headers)
@@ -69,8 +73,35 @@ class DeployerSync:
                 logger.info("%s no longer serves at the deployer: retired", deployment_id)
                 self.watch.retire(deployment_id)
         self.watch.resolve_orphans(set(active))
+        self.follow_replicas(active)
         await self.watch.flush()
         self.synced += 1
+
+    def follow_replicas(self, active: dict[str, dict[str, Any]]) -> None:
+        """Every replica of a deployment that has several (swarm runtime) is watched: the
+        deployment's own target follows its first replica, each other replica is a target
+        ``<id>/<host:port>``. A replica that moved (rescheduled) is retired where it was,
+        which resolves what fired there."""
+        monitor = self.watch.monitor
+        wanted: dict[str, Target] = {}
+        for row in active.values():
+            urls = (row.get("endpoints") or "").split()
+            own = monitor.targets.get(row["id"])
+            if len(urls) < 2 or own is None:
+                continue
+            if own.url != urls[0]:
+                monitor.watch(replace(own, url=urls[0]))
+            for url in urls[1:]:
+                replica = f"{row['id']}/{urlparse(url).netloc}"
+                wanted[replica] = replace(own, deployment_id=replica, url=url)
+        for replica, target in wanted.items():
+            if replica not in monitor.targets:
+                logger.info("watching replica %s", replica)
+                monitor.watch(target)
+        for gone in self.replicas - set(wanted):
+            logger.info("replica %s no longer serves there: retired", gone)
+            self.watch.pending.extend(monitor.retire(gone))
+        self.replicas = set(wanted)
 
     async def run(self) -> None:
         async with httpx.AsyncClient(timeout=10) as client:
