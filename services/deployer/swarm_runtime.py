@@ -98,7 +98,8 @@ class SwarmRuntime(DockerRuntime):
             mounts=[Mount("/tmp", None, type="tmpfs", tmpfs_size=512 << 20)],  # noqa: S108
             cap_drop=["ALL"],
             env={"OMP_NUM_THREADS": "1"},
-            labels=labels,
+            # not the owner: the Docker runtime's sweep removes the owner's containers
+            labels={k: v for k, v in labels.items() if k != f"{LABEL}.owner"},
             stop_grace_period=10 * 10**9,
         )
         template = TaskTemplate(

@@ -15,8 +15,8 @@ class UpstreamError(Exception):
     pass
 
 
-class _Unreached(UpstreamError):
-    """No connection was made: the request never left."""
+class _ReplicaGone(UpstreamError):
+    """The replica refused the connection or dropped it: another one can answer."""
 
 
 class Upstream:
@@ -24,8 +24,10 @@ class Upstream:
     gateway near 500 req/s (benchmarks/gateway_overhead.py); bodies pass through undecoded.
 
     A version with replicas is called in turn at each of them. A replica that refuses the
-    connection (its node lost, its task being rescheduled) never received the request, so the
-    next replica gets it: clients see no error while the deployer catches up with the move."""
+    connection or drops it (its node lost, its task stopped and being rescheduled) gets the
+    request replaced by the next replica's answer: clients see no error while the deployer
+    catches up with the move. Safe because a model's routes are predictions, pure functions of
+    the request: at worst one is computed twice."""
 
     def __init__(self, timeout: float, connections: int = 256, connect_s: float = 3.0) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_s)
@@ -44,7 +46,7 @@ class Upstream:
             base = bases[(first + attempt) % len(bases)]
             try:
                 return await self._call(method, f"{base}/{rest}", body, headers)
-            except _Unreached:
+            except _ReplicaGone:
                 continue
         raise UpstreamError(f"none of the {len(bases)} replicas accepted a connection")
 
@@ -64,8 +66,10 @@ class Upstream:
                 content = await answer.read()
                 kept = [(k, v) for k, v in answer.raw_headers if k.lower() not in HOP_HEADERS]
                 return answer.status, kept, content
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise _Unreached(repr(exc)) from exc
+        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+            raise _ReplicaGone(repr(exc)) from exc  # refused, reset, or closed under us
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise _ReplicaGone(repr(exc)) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise UpstreamError(repr(exc)) from exc
 

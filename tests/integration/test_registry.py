@@ -5,9 +5,6 @@ serves it. Wrong credentials are a clear failure on either side."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,51 +25,18 @@ from services.errors import ImagePullFailed, ImagePushFailed, NotBuiltHere
 from services.packager.pipeline import PackagedBento, package
 from services.runtime.ports import free_port
 from tests.integration.conftest import register_case
+from tests.integration.registry_server import PASSWORD, USER, start_registry
 from tests.models import FEATURES, ModelCase
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
-USER, PASSWORD = "mesh", "s3cret-registry"
-
-
-def _needed(tool: str) -> None:
-    if shutil.which(tool) is None:
-        message = f"{tool} is not installed (.ci/run installs docker-registry and apache2-utils)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    _needed("docker-registry")
-    _needed("htpasswd")
     if not docker_available():
         pytest.fail("no Docker engine: .ci/run must install docker.io and start dockerd")
-    home = tmp_path_factory.mktemp("registry")
-    users = subprocess.run(
-        ["htpasswd", "-Bbn", USER, PASSWORD], capture_output=True, text=True, check=True
-    ).stdout
-    (home / "htpasswd").write_text(users)
     port = free_port()
-    (home / "config.yml").write_text(
-        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {home / 'data'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-        f"auth:\n  htpasswd:\n    realm: bentomesh\n    path: {home / 'htpasswd'}\n"
-    )
-    log = (home / "registry.log").open("wb")
-    process = subprocess.Popen(
-        ["docker-registry", "serve", str(home / "config.yml")], stdout=log, stderr=log
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=1).status_code == 401:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, (home / "registry.log").read_text()
-        time.sleep(0.2)
+    process = start_registry(tmp_path_factory.mktemp("registry"), "127.0.0.1", port)
     yield f"127.0.0.1:{port}"
     process.terminate()
     process.wait(10)
