@@ -172,12 +172,8 @@ def test_a_model_serves_from_two_hosts_and_survives_losing_one(
     labels = run(
         "docker", "service", "inspect", one.handle or "", "--format", "{{json .Spec.Labels}}"
     )
-    assert (
-        f'"bentomesh.model":"{MODEL}"' in labels
-    )
-    assert (
-        f'"bentomesh.deployment":"{one.id}"' in labels
-    )
+    assert f'"bentomesh.model":"{MODEL}"' in labels
+    assert f'"bentomesh.deployment":"{one.id}"' in labels
 
     with GatewayServer(deployer) as url, Clients(url, rows) as clients:
         wait_for("answers through the gateway", lambda: clients.codes.count(200) >= 5, 30)
@@ -222,7 +218,7 @@ def test_a_model_serves_from_two_hosts_and_survives_losing_one(
         wait_for("answers after the move", lambda: len(clients.codes) > after + 5, 30)
 
     during: list[Any] = clients.codes[before:]
-    print(  # noqa: T201 - the figures of the run, for the record
+    print(
         f"\nhost lost: node down after {down_s:.1f} s, replica serving on the manager after "
         f"{moved_s:.1f} s; {len(during)} requests meanwhile, {during.count(200)} answered 200"
     )
