@@ -94,3 +94,37 @@ async def test_an_alert_left_firing_for_a_deployment_gone_meanwhile_resolves_at_
         await DeployerSync(watch, "http://deployer", "t", 1.0).once(client)
     assert len(queued) == 1  # resolved once
     assert set(watch.alert_causes) == set()
+
+
+async def test_every_replica_is_watched_and_a_moved_one_resolves_where_it_was() -> None:
+    """A swarm deployment with replicas at a, b: the deployment's own target follows the first,
+    b is a target of its own; when b moves to c, b is retired (its alert resolves) and c is
+    watched. Alerts of a replica follow the deployment's chain."""
+    monitor = HealthMonitor()
+    watch = WatchSet(monitor)
+    queued: list[dict[str, Any]] = []
+    outbox = Outbox("kafka alerts", lambda item: asyncio.sleep(0))
+    outbox.put = queued.append  # type: ignore[method-assign]
+    monitor.add_alert_handler(kafka_alert_handler(watch, Trust.insecure("monitor"), outbox))
+    row = {**_row("d1", "1"), "runtime": "swarm", "endpoint": "http://a:1"}
+    row["endpoints"] = "http://a:1 http://b:2"
+    rows = [row]
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=rows))
+    sync = DeployerSync(watch, "http://deployer", "t", 1.0)
+    async with httpx.AsyncClient(transport=transport) as client:
+        await sync.once(client)
+        assert {k: t.url for k, t in monitor.targets.items()} == {
+            "d1": "http://a:1",
+            "d1/b:2": "http://b:2",
+        }
+        monitor.book.restore("d1/b:2", "endpoint_down", True)  # replica b went down
+        rows[0] = {**row, "endpoint": "http://a:1", "endpoints": "http://a:1 http://c:3"}
+        await sync.once(client)
+    assert {k: t.url for k, t in monitor.targets.items()} == {
+        "d1": "http://a:1",
+        "d1/c:3": "http://c:3",
+    }
+    [item] = queued
+    resolved = decode_as(item["value"], HealthAlert)
+    assert (resolved.data.deployment_id, resolved.data.state) == ("d1/b:2", "resolved")
+    assert resolved.chainid == "chain-1"  # the deployment's chain
