@@ -4,11 +4,13 @@ One registration runs as a replicated Swarm service with a replica on each host,
 by digest from the mesh's registry (with a login); the gateway balances over the replicas. A
 next version replaces it blue/green, a version that never becomes ready is removed while the
 serving one keeps the traffic, and when the second host is lost its replica is rescheduled on
-the first while clients keep getting answers.
+the first while clients keep getting answers; the monitor, watching every replica, alerts on
+the lost one and resolves the alert once it moved.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -20,7 +22,7 @@ import httpx
 import pytest
 import uvicorn
 
-from bentomesh_contracts.events import ImageReady
+from bentomesh_contracts.events import HealthAlert, ImageReady
 from services.builder.backend import docker_available
 from services.builder.base_image import build_base_image
 from services.builder.docker_image import build_image
@@ -30,6 +32,9 @@ from services.deployer.gateway import Gateway
 from services.deployer.rollout import Deployer
 from services.deployer.settings import DeployerSettings
 from services.errors import DeployFailed
+from services.monitor.monitor import HealthMonitor
+from services.monitor.service import WatchSet
+from services.monitor.sync import DeployerSync, as_cause
 from services.packager.pipeline import PackagedBento, package
 from services.runtime.ports import free_port
 from tests.integration.conftest import register_case
@@ -144,6 +149,47 @@ class Clients:
         self._thread.join(30)
 
 
+class Watching:
+    """The monitor, following the deployer's store as its sync does, checking every replica
+    twice a second, in a thread of its own; the alerts it sends are kept."""
+
+    def __init__(self, deployer: Deployer) -> None:
+        self.deployer = deployer
+        self.monitor = HealthMonitor(check_interval=0.5)
+        self.alerts: list[HealthAlert] = []
+        self.monitor.add_alert_handler(self.alerts.append)
+        self.watch = WatchSet(self.monitor)
+        self.sync = DeployerSync(self.watch, "http://127.0.0.1:1", None, 1.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    async def _run(self) -> None:
+        async with self.monitor.session() as client:
+            while not self._stop.is_set():
+                rows = {d.id: d.to_dict() for d in self.deployer.store.all_active()}
+                for deployment_id, row in rows.items():
+                    if deployment_id not in self.watch.causes:
+                        self.watch.apply(as_cause(row))
+                self.sync.follow_replicas(rows)
+                await self.watch.flush()
+                await self.monitor.run_once(client, wait=1)
+                await asyncio.sleep(0.5)
+
+    def __enter__(self) -> Watching:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def said(self, state: str, on: str) -> bool:
+        return any(
+            a.rule == "endpoint_down" and a.state == state and a.deployment_id.startswith(on)
+            for a in self.alerts
+        )
+
+
 def hosts_of(endpoints: str | None) -> list[str]:
     return sorted(url.split("//")[1].split(":")[0] for url in (endpoints or "").split())
 
@@ -196,7 +242,11 @@ def test_a_model_serves_from_two_hosts_and_survives_losing_one(
         services = run("docker", "service", "ls", "--format", "{{.Name}}").split()
         assert services == [f"bentomesh-{two.id}"], services
 
-        # the second host is lost: its replica moves to the first, clients keep answers
+        # the second host is lost: its replica moves to the first, clients keep answers, the
+        # monitor alerts on the lost replica and resolves the alert once it moved
+        watching = Watching(deployer).__enter__()
+        wait_for("replicas watched", lambda: len(watching.monitor.targets) == 2, 30)
+        lost_replica = f"{two.id}/{WORKER_ADDR}:"
         before = len(clients.codes)
         lost = time.monotonic()
         cluster.stop_worker_engine()
@@ -216,6 +266,13 @@ def test_a_model_serves_from_two_hosts_and_survives_losing_one(
         after = len(clients.codes)
         moved_s = time.monotonic() - lost
         wait_for("answers after the move", lambda: len(clients.codes) > after + 5, 30)
+        wait_for(
+            "the moved replica's alert resolved",
+            lambda: watching.said("resolved", lost_replica),
+            30,
+        )
+        watching.__exit__()
+        assert watching.said("firing", lost_replica), watching.alerts
 
     during: list[Any] = clients.codes[before:]
     print(
