@@ -1,11 +1,13 @@
 """Seconds from publishing ``ModelRegistered`` to the first successful prediction.
 
-Run: ``uv run python -m benchmarks.time_to_serve [--skip-docker]``.
+Run: ``uv run python -m benchmarks.time_to_serve [--skip-docker] [--swarm]``.
 
 Side by side in one run, on the same scikit-learn model: the mesh with the process runtime, the
 mesh with the Docker runtime (cold: first image of a new dependency set; warm: a second version
 reusing the dependency layer), and the manual BentoML steps a person would run (save the model,
-build the bento, serve it).
+build the bento, serve it). With ``--swarm``: images go through a registry the benchmark starts
+(Debian's ``docker-registry``), and the Docker runtime is compared with the swarm runtime (one
+and two replicas) on a one-node swarm (initialised for the run when the engine is in none).
 """
 
 from __future__ import annotations
@@ -52,7 +54,9 @@ def first_prediction(url: str, route: str, deadline_s: float = 600) -> None:
     raise TimeoutError(url)
 
 
-async def through_mesh(kafka: object, model: Path, name: str, version: str, runtime: str) -> float:
+async def through_mesh(
+    kafka: object, model: Path, name: str, version: str, runtime: str, replicas: int = 1
+) -> float:
     from bentomesh_contracts.envelope import new_chain
     from bentomesh_contracts.events import DeploymentPrefs, StageFailed
     from bentomesh_contracts.publish import build_model_registered, send_event, signed
@@ -64,7 +68,7 @@ async def through_mesh(kafka: object, model: Path, name: str, version: str, runt
         version=version,
         task="classification",
         features=FEATURES,
-        deployment=DeploymentPrefs(runtime=runtime),
+        deployment=DeploymentPrefs(runtime=runtime, replicas=replicas),
     )  # type: ignore[arg-type]
     event = signed(new_chain(data, source="bench"))  # by the training job's key
     follower = ChainFollower(kafka)  # type: ignore[arg-type]
@@ -135,11 +139,46 @@ def clear_model_images() -> None:
         client.close()
 
 
+def start_registry(home: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    from services.runtime.ports import free_port
+
+    port = free_port()
+    home.mkdir(parents=True)
+    (home / "config.yml").write_text(
+        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {home / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    log = (home / "registry.log").open("wb")
+    process = subprocess.Popen(
+        ["docker-registry", "serve", str(home / "config.yml")], stdout=log, stderr=log
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=1).status_code == 200:
+                return f"127.0.0.1:{port}", process
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError((home / "registry.log").read_text())
+        time.sleep(0.2)
+
+
+def swarm_runs() -> list[tuple[str, str, str, str, int]]:
+    return [
+        ("mesh, docker via registry (warm)", "bench-swarm", "s1", "docker", 1),
+        ("mesh, docker via registry (warm, again)", "bench-swarm", "s2", "docker", 1),
+        ("mesh, swarm 1 replica (warm)", "bench-swarm", "s3", "swarm", 1),
+        ("mesh, swarm 2 replicas (warm)", "bench-swarm", "s4", "swarm", 2),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--skip-docker", action="store_true")
+    parser.add_argument("--swarm", action="store_true", help="docker vs swarm, via a registry")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bentomesh-tts-"))
     os.environ["BENTOML_HOME"] = str(workdir / "bentoml")
@@ -154,6 +193,20 @@ def main() -> None:
     from services.runtime.settings import RuntimeSettings
 
     docker = docker_available() and not args.skip_docker
+    joined_swarm = False
+    registry = None
+    if args.swarm:
+        state = subprocess.run(
+            ["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        if state != "active":
+            subprocess.run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"], check=True)
+            joined_swarm = True
+        address, registry = start_registry(workdir / "registry")
+        os.environ["BENTOMESH_REGISTRY"] = address
     kafka = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}")
     mesh = LocalMesh(kafka, RuntimeSettings(home=workdir / "mesh"), free_ports=True)
     print(f"workdir {workdir}; starting the embedded mesh ...", flush=True)
@@ -161,28 +214,36 @@ def main() -> None:
     results: list[tuple[str, float]] = []
     try:
         runs = [
-            ("mesh, process runtime (first model)", "bench-process", "p1", "process"),
-            ("mesh, process runtime (next version)", "bench-process", "p2", "process"),
+            ("mesh, process runtime (first model)", "bench-process", "p1", "process", 1),
+            ("mesh, process runtime (next version)", "bench-process", "p2", "process", 1),
         ]
-        if docker:
+        if docker and not args.swarm:
             runs += [
-                ("mesh, docker cold (new dependency layer)", "bench-docker", "d1", "docker"),
-                ("mesh, docker warm (layer cached)", "bench-docker", "d2", "docker"),
+                ("mesh, docker cold (new dependency layer)", "bench-docker", "d1", "docker", 1),
+                ("mesh, docker warm (layer cached)", "bench-docker", "d2", "docker", 1),
             ]
-        for label, name, version, runtime in runs:
+        if docker and args.swarm:
+            runs += swarm_runs()
+        for label, name, version, runtime, replicas in runs:
             if version == "d1":
                 clear_model_images()
             print(f"  {label} ...", flush=True)
-            seconds = asyncio.run(through_mesh(kafka, model, name, version, runtime))
+            seconds = asyncio.run(through_mesh(kafka, model, name, version, runtime, replicas))
             print(f"    {seconds:.1f}s", flush=True)
             results.append((label, seconds))
     finally:
         mesh.stop()
+        if registry is not None:
+            registry.terminate()
+        if joined_swarm:
+            subprocess.run(["docker", "swarm", "leave", "--force"], check=False)
     print("  manual BentoML: save, build, serve ...", flush=True)
     results.append(("manual bentoml: save, build, serve", manual_steps(model, workdir)))
-    print(f"\n{'path':<45} {'seconds to first prediction':>28}")
+    base = next((sec for label, sec in results if "registry (warm, again)" in label), None)
+    print(f"\n{'path':<45} {'seconds to first prediction':>28} {'vs docker via registry':>23}")
     for label, seconds in results:
-        print(f"{label:<45} {seconds:>28.1f}")
+        ratio = f"{seconds / base:.2f}x" if base else ""
+        print(f"{label:<45} {seconds:>28.1f} {ratio:>23}")
 
 
 if __name__ == "__main__":
