@@ -84,10 +84,11 @@ class SwarmRuntime(DockerRuntime):
             f"{LABEL}.chain": deployment.chain_id,
             f"{LABEL}.owner": self.owner,
         }
+        # CPU limited, not reserved: a version and its successor must fit side by side for a
+        # blue/green switch, and reservations of both would not on a node already full
         resources = Resources(
             cpu_limit=int(deployment.cpus * 1e9),
             mem_limit=deployment.memory_mb << 20,
-            cpu_reservation=int(deployment.cpus * 1e9),
             mem_reservation=deployment.memory_mb << 20,
         )
         resources["Limits"]["Pids"] = 512  # API 1.41; docker-py has no argument for it
