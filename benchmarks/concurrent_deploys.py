@@ -1,11 +1,14 @@
 """Ten models registered at once: seconds until each serves, by stage, one rollout at a time
 against several (``BENTOMESH_DEPLOY_CONCURRENCY``), side by side in one run.
 
-Run: ``uv run python -m benchmarks.concurrent_deploys [--models 10] [--levels 1,2,3]``.
+Run: ``uv run python -m benchmarks.concurrent_deploys [--models 10] [--levels 1,2,3]
+[--stage-replicas 1,2]``.
 Each level gets a fresh embedded mesh (process runtime) and BentoML store; every model is a
 different one (so the deployer may roll them out together) and registered in the same instant.
 Per model: registered -> Deployed, and each stage's share of it (packager, builder, deployer,
 from the events' times). Prints the median and the slowest, and when the last one served.
+With ``--stage-replicas 1,2`` each level also runs with that many replicas of the packager and
+of the builder (each replica one more process in the stage's consumer group).
 """
 
 from __future__ import annotations
@@ -86,13 +89,16 @@ async def register_together(kafka: Any, model: Path, n: int, level: int) -> list
     return rows
 
 
-def run_level(workdir: Path, model: Path, n: int, level: int) -> list[dict[str, float]]:
+def run_level(
+    workdir: Path, model: Path, n: int, level: int, stage_replicas: int = 1
+) -> list[dict[str, float]]:
     from bentomesh_contracts.kafka import KafkaSettings
     from services.mesh.local import LocalMesh
+    from services.registry import SERVICES
     from services.runtime.ports import free_port
     from services.runtime.settings import RuntimeSettings
 
-    home = workdir / f"level-{level}"
+    home = workdir / f"level-{level}-x{stage_replicas}"
     os.environ["BENTOML_HOME"] = str(home / "bentoml")
     os.environ["BENTOMESH_HOME"] = str(home / "mesh")  # its keys sign the registrations
     kafka = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}")
@@ -105,12 +111,29 @@ def run_level(workdir: Path, model: Path, n: int, level: int) -> list[dict[str, 
             "BENTOML_HOME": str(home / "bentoml"),
         },
     )
-    print(f"  deploy concurrency {level}: starting a fresh mesh ...", flush=True)
+    label = f"deploy concurrency {level}, {stage_replicas} packager/builder replica(s)"
+    print(f"  {label}: starting a fresh mesh ...", flush=True)
     mesh.start(timeout=180)
+    extra = [
+        LocalMesh(
+            kafka,
+            mesh.runtime,
+            services=(info,),
+            free_ports=True,
+            extra_env=mesh.extra_env,
+        )
+        for info in SERVICES
+        if info.name in ("packager", "builder")
+        for _ in range(stage_replicas - 1)
+    ]
     try:
-        print(f"  deploy concurrency {level}: {n} models registered at once ...", flush=True)
+        for replica in extra:
+            replica.start(timeout=180)
+        print(f"  {label}: {n} models registered at once ...", flush=True)
         return asyncio.run(register_together(mesh.kafka, model, n, level))
     finally:
+        for replica in extra:
+            replica.stop()
         mesh.stop()
 
 
@@ -120,17 +143,27 @@ def main() -> None:
     )
     parser.add_argument("--models", type=int, default=10)
     parser.add_argument("--levels", default="1,2,3", help="deploy concurrencies to compare")
+    parser.add_argument(
+        "--stage-replicas", default="1", help="packager and builder replicas to compare"
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bentomesh-concurrent-"))
     os.environ["BENTOMESH_ARTIFACT_ROOTS"] = str(workdir / "artifacts")
     model = artifact(workdir)
-    levels = [int(x) for x in args.levels.split(",")]
-    results = {level: run_level(workdir, model, args.models, level) for level in levels}
+    levels = [
+        (int(level), int(replicas))
+        for level in args.levels.split(",")
+        for replicas in args.stage_replicas.split(",")
+    ]
+    results = {
+        (level, replicas): run_level(workdir, model, args.models, level, replicas)
+        for level, replicas in levels
+    }
     print(
         f"\n{args.models} models registered at once, process runtime, {os.cpu_count()} cores; "
         "seconds (median / slowest)"
     )
-    header = f"{'deploy concurrency':<20}{'served':>16}" + "".join(f"{s:>20}" for s in STAGES)
+    header = f"{'deploy conc. x stages':<22}{'served':>16}" + "".join(f"{s:>20}" for s in STAGES)
     print(header)
     base = None
     for level, rows in results.items():
@@ -140,8 +173,9 @@ def main() -> None:
             cells.append(f"{statistics.median(values):.1f} / {max(values):.1f}")
         last = max(r["served"] for r in rows)
         base = base or last
+        name = f"{level[0]} x {level[1]}"
         print(
-            f"{level:<20}{cells[0]:>16}" + "".join(f"{c:>20}" for c in cells[1:])
+            f"{name:<22}{cells[0]:>16}" + "".join(f"{c:>20}" for c in cells[1:])
             + f"   all served at {last:.1f}s ({base / last:.2f}x)"
         )  # fmt: skip
 
