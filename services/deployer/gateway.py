@@ -176,7 +176,7 @@ class Gateway:
         started = time.perf_counter()
         try:
             status, out_headers, content = await self.client.call(
-                scope["method"], target.targets(), rest, body, headers
+                scope["method"], target.targets, rest, body, headers
             )
         except UpstreamError as exc:
             if route.candidate is not None:
@@ -205,7 +205,7 @@ class Gateway:
             started = time.perf_counter()
             try:
                 status, _, content = await self.client.call(
-                    copy.method, copy.shadow.targets(), copy.rest, copy.body, copy.headers
+                    copy.method, copy.shadow.targets, copy.rest, copy.body, copy.headers
                 )
             except UpstreamError:
                 self.traffic.answered(copy.shadow.id, 502, (time.perf_counter() - started) * 1e3)

@@ -12,6 +12,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -84,8 +85,10 @@ class Deployment:
     replicas: int = 1
     endpoints: str | None = None
 
+    @cached_property
     def targets(self) -> list[str]:
-        """Every URL that serves this deployment (its replicas), else its one endpoint."""
+        """Every URL that serves this deployment (its replicas), else its one endpoint. Cached:
+        the gateway reads it per request, from rows it keeps until the store changes."""
         if self.endpoints:
             return self.endpoints.split()
         return [self.endpoint] if self.endpoint else []

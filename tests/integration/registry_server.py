@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
-import pytest
+
+from tests.conftest import require
 
 USER, PASSWORD = "mesh", "s3cret-registry"
 
 
 def needed(tool: str) -> None:
-    if shutil.which(tool) is None:
-        message = f"{tool} is not installed (.ci/run installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require(shutil.which(tool) is not None, tool, ".ci/run installs it")
 
 
 def start_registry(home: Path, bind: str, port: int) -> subprocess.Popen[bytes]:

@@ -37,6 +37,7 @@ from services.monitor.service import WatchSet
 from services.monitor.sync import DeployerSync, as_cause
 from services.packager.pipeline import PackagedBento, package
 from services.runtime.ports import free_port
+from tests.conftest import require
 from tests.integration.conftest import register_case
 from tests.integration.registry_server import PASSWORD, USER, needed, start_registry
 from tests.integration.swarm_cluster import MANAGER_ADDR, WORKER_ADDR, TwoHosts, run, wait_for
@@ -51,12 +52,10 @@ MODEL = "sklearn-classifier"
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
     for tool in ("ip", "nsenter", "unshare", "dockerd"):
         needed(tool)
-    if os.geteuid() != 0:
-        pytest.skip("a second Docker engine in a network namespace needs root")
-    if not docker_available():
-        pytest.fail("no Docker engine: .ci/run must install docker.io and start dockerd")
-    if run("docker", "info", "--format", "{{.Swarm.LocalNodeState}}") == "active":
-        pytest.skip("this engine is in a swarm already; the test makes a cluster of its own")
+    require(os.geteuid() == 0, "root", "a second Docker engine in a network namespace needs it")
+    require(docker_available(), "a Docker engine", ".ci/run installs docker.io, starts dockerd")
+    in_swarm = run("docker", "info", "--format", "{{.Swarm.LocalNodeState}}") == "active"
+    require(not in_swarm, "an engine in no swarm", "the test makes a cluster of its own")
     home = tmp_path_factory.mktemp("swarm")
     port = free_port()
     registry = start_registry(home, "0.0.0.0", port)

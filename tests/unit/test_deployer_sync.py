@@ -32,6 +32,15 @@ def _row(deployment_id: str, version: str, status: str = "active") -> dict[str, 
     }
 
 
+def _queued_alerts(monitor: HealthMonitor, watch: WatchSet) -> list[dict[str, Any]]:
+    """Alerts as the monitor would publish them to Kafka, kept instead of sent."""
+    queued: list[dict[str, Any]] = []
+    outbox = Outbox("kafka alerts", lambda item: asyncio.sleep(0))
+    outbox.put = queued.append  # type: ignore[method-assign]
+    monitor.add_alert_handler(kafka_alert_handler(watch, Trust.insecure("monitor"), outbox))
+    return queued
+
+
 async def test_the_watch_set_follows_the_deployer_and_retired_alerts_resolve() -> None:
     monitor = HealthMonitor()
     sent: list[HealthAlert] = []
@@ -62,10 +71,7 @@ async def test_an_alert_left_firing_for_a_deployment_gone_meanwhile_resolves_at_
     is watched by nobody; the first sync resolves it, on the firing alert's own chain."""
     monitor = HealthMonitor()
     watch = WatchSet(monitor)
-    queued: list[dict[str, Any]] = []
-    outbox = Outbox("kafka alerts", lambda item: asyncio.sleep(0))
-    outbox.put = queued.append  # type: ignore[method-assign]
-    monitor.add_alert_handler(kafka_alert_handler(watch, Trust.insecure("monitor"), outbox))
+    queued = _queued_alerts(monitor, watch)
     cause = new_chain(
         HealthAlert(
             deployment_id="d1",
@@ -102,10 +108,7 @@ async def test_every_replica_is_watched_and_a_moved_one_resolves_where_it_was() 
     watched. Alerts of a replica follow the deployment's chain."""
     monitor = HealthMonitor()
     watch = WatchSet(monitor)
-    queued: list[dict[str, Any]] = []
-    outbox = Outbox("kafka alerts", lambda item: asyncio.sleep(0))
-    outbox.put = queued.append  # type: ignore[method-assign]
-    monitor.add_alert_handler(kafka_alert_handler(watch, Trust.insecure("monitor"), outbox))
+    queued = _queued_alerts(monitor, watch)
     row = {**_row("d1", "1"), "runtime": "swarm", "endpoint": "http://a:1"}
     row["endpoints"] = "http://a:1 http://b:2"
     rows = [row]
