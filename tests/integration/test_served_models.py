@@ -196,3 +196,53 @@ def test_tree_ensembles_are_served_compiled_and_the_checks_above_hold_for_them(
             assert serving == "causal models are served as trained", serving
         else:
             assert serving.startswith("compiled with tl2cgen"), (kind, serving)
+
+
+@pytest.mark.parametrize(
+    ("kind", "route"),
+    [
+        ("sklearn-classifier", "predict_proba"),
+        ("xgboost-regressor", "predict"),
+        ("econml-lineardml", "effect_interval"),
+    ],
+)
+def test_the_short_path_answers_byte_for_byte_what_bentoml_answers(
+    kind: str, route: str, model_cases: dict[str, ModelCase], served: dict[str, LocalBentoServer]
+) -> None:
+    """JSON predictions are answered by the templates' short path; a body it passes on (any
+    other content type) is answered by BentoML's own route, which parses it as JSON too."""
+    body = httpx.Request("POST", "/", json={"rows": rows(model_cases[kind].x_test[:7])}).content
+    url = f"{served[kind].url}/{route}"
+    short = httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=60)
+    bentoml_own = httpx.post(url, content=body, headers={"content-type": "text/plain"}, timeout=60)
+    chunks = httpx.post(  # a body in several reads
+        url,
+        content=iter([body[:10], body[10:100], body[100:]]),
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
+    assert short.status_code == bentoml_own.status_code == chunks.status_code == 200, short.text
+    assert short.content == bentoml_own.content == chunks.content
+    assert "x-bentoml-request-id" not in short.headers  # answered on the short path
+    assert short.headers["content-type"] == "application/json"
+
+
+def test_short_path_errors_are_bentomls_and_every_answer_is_counted(
+    served: dict[str, LocalBentoServer],
+) -> None:
+    server = served["sklearn-classifier"]
+
+    def counted(code: str) -> float:
+        text = httpx.get(f"{server.url}/metrics", timeout=30).text
+        prefix = 'bentoml_service_request_total{endpoint="/predict",http_response_code="' + code
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if prefix in line)
+
+    before_ok, before_bad = counted("200"), counted("400")
+    wrong = post(server, "predict", {"rows": [{"x0": "high", "x1": 2, "x2": 3, "x3": 4, "x4": 5}]})
+    assert wrong.status_code == 400, wrong.text
+    assert "x0" in wrong.text
+    assert "validation error" in wrong.json()["error"]
+    for _ in range(3):
+        assert post(server, "predict", {"rows": [[1, 2, 3, 4, 5]]}).status_code == 200
+    assert counted("200") - before_ok == 3
+    assert counted("400") - before_bad == 1

@@ -10,6 +10,7 @@ import bentoml
 import numpy as np
 from pydantic import BaseModel, Field
 
+from . import body_limit, fast
 from . import helpers as bms
 from . import live as lv
 from . import rows as rq
@@ -17,6 +18,7 @@ from . import rows as rq
 BENTO = bms.load()
 CONFIG, INPUT = BENTO.config, BENTO.input
 LIVE = lv.LiveProfile(CONFIG.get("reference"), INPUT.names, CONFIG.get("prediction_log"))
+SHORT = fast.Routes()  # answered on the short path once an instance is bound
 if TYPE_CHECKING:
     Rows = list[dict[str, Any]]
 else:
@@ -44,6 +46,7 @@ class CausalEffects:
 
     def __init__(self) -> None:
         self.model = bms.load_model(BENTO.model.stored.path, CONFIG["artifact_format"], "causal")
+        SHORT.bind(self)
         bms.freeze_heap()
 
     @bentoml.api
@@ -84,5 +87,6 @@ class CausalEffects:
         )
 
 
-bms.limit_body(CausalEffects)  # 413 past BENTOMESH_MAX_BODY_BYTES
+body_limit.limit_body(CausalEffects)  # 413 past BENTOMESH_MAX_BODY_BYTES
 lv.expose(CausalEffects, LIVE)  # what it receives, for the monitor
+fast.expose(CausalEffects, SHORT)  # JSON predictions without BentoML's request machinery

@@ -8,6 +8,7 @@ import bentoml
 import numpy as np
 from pydantic import BaseModel, Field
 
+from . import body_limit, fast
 from . import helpers as bms
 from . import live as lv
 from . import rows as rq
@@ -15,6 +16,7 @@ from . import rows as rq
 BENTO = bms.load()
 CONFIG, INPUT = BENTO.config, BENTO.input
 LIVE = lv.LiveProfile(CONFIG.get("reference"), INPUT.names, CONFIG.get("prediction_log"))
+SHORT = fast.Routes()  # answered on the short path once an instance is bound
 if TYPE_CHECKING:
     Rows = list[dict[str, Any]]
 else:
@@ -48,6 +50,7 @@ class Classifier:
             ),
             merge=INPUT.merge,
         )
+        SHORT.bind(self)
         bms.freeze_heap()
 
     @bentoml.api
@@ -77,5 +80,6 @@ class Classifier:
         )
 
 
-bms.limit_body(Classifier)  # 413 past BENTOMESH_MAX_BODY_BYTES
+body_limit.limit_body(Classifier)  # 413 past BENTOMESH_MAX_BODY_BYTES
 lv.expose(Classifier, LIVE)  # what it receives, for the monitor
+fast.expose(Classifier, SHORT)  # JSON predictions without BentoML's request machinery

@@ -9,6 +9,7 @@ import bentoml
 import numpy as np
 from pydantic import BaseModel, Field
 
+from . import body_limit, fast
 from . import helpers as bms
 from . import live as lv
 from . import rows as rq
@@ -16,6 +17,7 @@ from . import rows as rq
 BENTO = bms.load()
 CONFIG, INPUT = BENTO.config, BENTO.input
 LIVE = lv.LiveProfile(CONFIG.get("reference"), INPUT.names, CONFIG.get("prediction_log"))
+SHORT = fast.Routes()  # answered on the short path once an instance is bound
 RETURN_INTERVALS = bool(BENTO.service["options"].get("return_intervals", True))
 if TYPE_CHECKING:
     Rows = list[dict[str, Any]]
@@ -44,6 +46,7 @@ class Regressor:
             LIVE.watching(INPUT.calling(self.model.predict), lambda yhat: yhat),
             merge=INPUT.merge,
         )
+        SHORT.bind(self)
         bms.freeze_heap()
 
     @bentoml.api
@@ -80,5 +83,6 @@ class Regressor:
         )
 
 
-bms.limit_body(Regressor)  # 413 past BENTOMESH_MAX_BODY_BYTES
+body_limit.limit_body(Regressor)  # 413 past BENTOMESH_MAX_BODY_BYTES
 lv.expose(Regressor, LIVE)  # what it receives, for the monitor
+fast.expose(Regressor, SHORT)  # JSON predictions without BentoML's request machinery
