@@ -145,6 +145,7 @@ class ProcessRuntime:
             port=port or free_port(),
             host=self.host,
             log_path=self._log_path(deployment.id),
+            metrics_dir=self.log_dir / f"{deployment.id}.metrics",
             env={OWNER_ENV: self.owner, DEPLOYMENT_ENV: deployment.id},
         ).start()
         assert server.process is not None

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +43,7 @@ class LocalBentoServer:
         host: str = "127.0.0.1",
         log_path: Path | None = None,
         env: dict[str, str] | None = None,
+        metrics_dir: Path | None = None,
     ) -> None:
         self.bento_tag = bento_tag
         self.port = port or free_port()
@@ -48,6 +51,7 @@ class LocalBentoServer:
         self.log_path = log_path
         self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
+        self.metrics_dir = metrics_dir  # its workers' Prometheus files (see bentoml_serve)
 
     @property
     def url(self) -> str:
@@ -55,11 +59,14 @@ class LocalBentoServer:
 
     def start(self) -> LocalBentoServer:
         log = open(rotated(self.log_path), "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        if self.metrics_dir is None:
+            self.metrics_dir = Path(tempfile.mkdtemp(prefix=f"bentomesh-metrics-{self.port}-"))
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "bentoml",
+                "services.runtime.bentoml_serve",
+                str(self.metrics_dir),
                 "serve",
                 self.bento_tag,
                 "--host",
@@ -102,14 +109,15 @@ class LocalBentoServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if self.metrics_dir is not None:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
     def __enter__(self) -> LocalBentoServer:
         self.start().wait_ready()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +23,13 @@ CAUSAL = [k for k in ALL_KINDS if k.startswith("econml")]
 
 def post(server: LocalBentoServer, route: str, body: dict[str, Any]) -> httpx.Response:
     return httpx.post(f"{server.url}/{route}", json=body, timeout=60)
+
+
+def requests_counted(server: LocalBentoServer, code: str = "200") -> float:
+    """The answers with ``code`` to ``/predict`` that the server's ``/metrics`` counts."""
+    text = httpx.get(f"{server.url}/metrics", timeout=30).text
+    prefix = 'bentoml_service_request_total{endpoint="/predict",http_response_code="' + code
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if prefix in line)
 
 
 def rows(x: np.ndarray[Any, Any], as_objects: bool = True) -> list[Any]:
@@ -233,9 +241,7 @@ def test_short_path_errors_are_bentomls_and_every_answer_is_counted(
     server = served["sklearn-classifier"]
 
     def counted(code: str) -> float:
-        text = httpx.get(f"{server.url}/metrics", timeout=30).text
-        prefix = 'bentoml_service_request_total{endpoint="/predict",http_response_code="' + code
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if prefix in line)
+        return requests_counted(server, code)
 
     before_ok, before_bad = counted("200"), counted("400")
     wrong = post(server, "predict", {"rows": [{"x0": "high", "x1": 2, "x2": 3, "x3": 4, "x4": 5}]})
@@ -246,3 +252,21 @@ def test_short_path_errors_are_bentomls_and_every_answer_is_counted(
         assert post(server, "predict", {"rows": [[1, 2, 3, 4, 5]]}).status_code == 200
     assert counted("200") - before_ok == 3
     assert counted("400") - before_bad == 1
+
+
+def test_a_server_started_later_neither_wipes_nor_shares_another_servers_counts(
+    served: dict[str, LocalBentoServer], built_bentos: dict[str, PackagedBento], tmp_path: Path
+) -> None:
+    """BentoML empties one Prometheus directory per home at every start: servers of one home used
+    to lose their counts whenever another model started (the monitor saw no traffic)."""
+    running = served["sklearn-classifier"]
+    before = requests_counted(running)
+    for _ in range(2):
+        assert post(running, "predict", {"rows": [[1, 2, 3, 4, 5]]}).status_code == 200
+    tag = built_bentos["sklearn-classifier"].built.bento_tag
+    with LocalBentoServer(tag, log_path=tmp_path / "later.log") as later:
+        assert requests_counted(running) - before == 2
+        assert requests_counted(later) == 0
+        assert post(later, "predict", {"rows": [[1, 2, 3, 4, 5]]}).status_code == 200
+        assert requests_counted(later) == 1
+        assert requests_counted(running) - before == 2
