@@ -51,7 +51,7 @@ class LocalBentoServer:
         self.log_path = log_path
         self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
-        self.metrics_dir = metrics_dir  # its workers' Prometheus files (see bentoml_serve)
+        self.metrics_dir = metrics_dir  # its workers' Prometheus files (see own_metrics)
 
     @property
     def url(self) -> str:
@@ -65,8 +65,8 @@ class LocalBentoServer:
             [
                 sys.executable,
                 "-m",
-                "services.runtime.bentoml_serve",
-                str(self.metrics_dir),
+                "services.runtime.own_metrics",
+                "bentoml",
                 "serve",
                 self.bento_tag,
                 "--host",
@@ -80,6 +80,7 @@ class LocalBentoServer:
                 **model_environment(),
                 "OMP_NUM_THREADS": "1",
                 "BENTOML_DO_NOT_TRACK": "True",
+                "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
                 **self.env,
             },
             start_new_session=True,
