@@ -22,7 +22,7 @@ from services.deployer.state import Deployment
 from services.deployer.steps import Outcome, RolloutPlan, Steps
 from services.deployer.supervision import Supervision
 from services.deployer.traffic import TrafficLog
-from services.errors import RolloutAborted, UnsupportedPreference
+from services.errors import RolloutAborted, RolloutInProgress, UnsupportedPreference
 
 if TYPE_CHECKING:
     from services.deployer.rollout import RolloutSettings
@@ -115,6 +115,16 @@ class ProgressiveDelivery(Supervision):
             with contextlib.suppress(Exception):
                 self.runtime(candidate.runtime).stop(candidate.handle)
         self.traffic.forget(candidate.id)
+
+    def _no_rollout(self, model: str) -> None:
+        """Refuse at once rather than wait (holding an HTTP call) for a rollout's end."""
+        candidate = self.store.candidate(model)
+        if candidate is not None:
+            raise RolloutInProgress(
+                f"{model}:{candidate.version} is being rolled out ({candidate.strategy}, share "
+                f"{candidate.share:.0%}); decide it first: bentomesh rollout abort {model} "
+                f"(or promote)"
+            )
 
 
 def _alert(candidate: Deployment, serving: Deployment, outcome: Outcome) -> HealthAlert:

@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 
 from bentomesh_contracts.events import Deployed, ImageReady
@@ -29,7 +29,6 @@ from services.errors import (
     NotDeployed,
     NothingToRollBack,
     NotReadyError,
-    RolloutInProgress,
     Superseded,
     UnsupportedPreference,
 )
@@ -49,6 +48,7 @@ class RolloutSettings:
     max_wait_s: float = 600.0
     max_s: float = 3600.0  # a longer plan is refused
     thresholds: RolloutThresholds = MESH_THRESHOLDS
+    retire_in_background: bool = False  # the replaced version stops after Deployed, not before
 
 
 class Deployer(ProgressiveDelivery):
@@ -72,6 +72,7 @@ class Deployer(ProgressiveDelivery):
         # long: a whole rollout of one model (models roll out side by side)
         self.models = models or ModelLocks(store.path.parent / "model-locks")
         self.traffic = TrafficLog()  # what the gateway saw, for rollouts to judge
+        self.ready_seconds: dict[str, float] = {}  # start to ready, for Deployed (this process)
 
     @staticmethod
     def deployed_event(deployment: Deployment) -> Deployed:
@@ -85,7 +86,9 @@ class Deployer(ProgressiveDelivery):
         )
 
     def _with_replaced_version(self, deployment: Deployment) -> Deployed:
-        event = self.deployed_event(deployment)
+        event = self.deployed_event(deployment).model_copy(
+            update={"ready_seconds": self.ready_seconds.get(deployment.id)}
+        )
         if deployment.replaced_id:
             old = self.store.get(deployment.replaced_id)
             if old is not None:
@@ -109,7 +112,8 @@ class Deployer(ProgressiveDelivery):
         what ``rollback`` is for. A ``canary`` or ``shadow`` rollout reports each step through
         ``announce`` and raises :class:`RolloutAborted` when the candidate fails."""
         plan = plan_for(image.deployment, self.settings)  # refused before anything starts
-        with self.models.hold(image.model_name):
+        with ExitStack() as held:
+            held.enter_context(self.models.hold(image.model_name))
             with self._lock:
                 ready = self._prepare(image, cause_id, chain_id, registered_at)
             if isinstance(ready, Deployed):
@@ -118,6 +122,8 @@ class Deployer(ProgressiveDelivery):
             runtime = self.runtime(image.backend)
             if plan is None or current is None:  # a first version has nothing to compare with
                 self._start_and_switch(deployment, runtime, current)
+                if current is not None and current.handle:
+                    self._retire(current, held.pop_all())  # the lock goes with it
             else:
                 candidate = self._start_ready(deployment, runtime, current)
                 self._roll_out(candidate, current, plan, announce or (lambda _: None))
@@ -182,19 +188,38 @@ class Deployer(ProgressiveDelivery):
         self, deployment: Deployment, runtime: Runtime, current: Deployment | None
     ) -> None:
         """Start ``deployment`` beside ``current``, wait until it is ready (holding only its
-        model's lock), then switch to it and stop ``current``."""
+        model's lock), then switch to it."""
         deployment = self._start_ready(deployment, runtime, current)
         with self._lock:
             self.store.activate(deployment.id, current.id if current else None)
         logger.info("%s active at %s", deployment.id, deployment.endpoint)
-        if current is not None and current.handle:
-            time.sleep(self.settings.drain_s)  # requests already routed to it finish
-            self.runtime(current.runtime).stop(current.handle)
+
+    def _retire(self, old: Deployment, model_lock: ExitStack) -> None:
+        """Drain and stop the version just replaced, its model's lock held until it is stopped
+        (the next version waits; supervision leaves a drain alone); with
+        ``retire_in_background``, after ``Deployed`` is announced rather than before."""
+        background = self.settings.retire_in_background
+
+        def retire() -> None:
+            with model_lock:
+                time.sleep(self.settings.drain_s)  # requests already routed to it finish
+                try:
+                    self.runtime(old.runtime).stop(old.handle or "")
+                except Exception as exc:  # in the background: supervision's next sweep stops it
+                    if not background:
+                        raise
+                    logger.warning("could not stop replaced %s: %s", old.id, exc)
+
+        if background:
+            threading.Thread(target=retire, name=f"retire-{old.id}", daemon=True).start()
+        else:
+            retire()
 
     def _start_ready(
         self, deployment: Deployment, runtime: Runtime, current: Deployment | None
     ) -> Deployment:
         """Start ``deployment`` and wait until it answers ``/readyz``; removed if it never does."""
+        started_at = time.monotonic()
         with self._lock:
             try:
                 started = runtime.start(deployment)
@@ -215,26 +240,18 @@ class Deployer(ProgressiveDelivery):
                 f"{deployment.model}:{deployment.version} did not become ready: {exc}{serving}",
                 details=logs or None,
             ) from exc
+        self.ready_seconds[deployment.id] = round(time.monotonic() - started_at, 3)
         return self.placed(deployment, runtime)
 
     def rollback(self, model: str, to_version: str | None = None) -> Deployment:
         """Serve again the version the active one replaced, or ``to_version`` (one the model
         served before), as a new deployment of it."""
         self._no_rollout(model)
-        with self.models.hold(model):
-            return self._rollback(model, to_version)
+        with ExitStack() as held:
+            held.enter_context(self.models.hold(model))
+            return self._rollback(model, to_version, held)
 
-    def _no_rollout(self, model: str) -> None:
-        """Refuse at once rather than wait (holding an HTTP call) for a rollout's end."""
-        candidate = self.store.candidate(model)
-        if candidate is not None:
-            raise RolloutInProgress(
-                f"{model}:{candidate.version} is being rolled out ({candidate.strategy}, share "
-                f"{candidate.share:.0%}); decide it first: bentomesh rollout abort {model} "
-                f"(or promote)"
-            )
-
-    def _rollback(self, model: str, to_version: str | None) -> Deployment:
+    def _rollback(self, model: str, to_version: str | None, held: ExitStack) -> Deployment:
         current = self.store.active(model)
         if current is None:
             raise NothingToRollBack(f"{model} has no earlier version to roll back to: none serves")
@@ -262,6 +279,8 @@ class Deployer(ProgressiveDelivery):
         with self._lock:
             self.store.insert(again)
         self._start_and_switch(again, self.runtime(previous.runtime), current)
+        if current.handle:
+            self._retire(current, held.pop_all())
         rolled = self.store.get(again.id)
         assert rolled is not None
         return rolled

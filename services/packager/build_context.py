@@ -8,11 +8,20 @@ settings that vary per bento. Names and descriptions are data in JSON, never cod
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import bentoml
+import psutil
+
+from services.errors import BuildFailed
 from services.packager.tasks import TEMPLATES_PACKAGE
+from services.runtime.children import dying_with_parent
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 SERVICE_FILE = "service.json"  # read by templates/helpers.py:service_settings
@@ -51,3 +60,61 @@ def write_build_context(directory: Path, settings: dict[str, Any], bentofile_yam
     (package / SERVICE_FILE).write_text(json.dumps(settings, indent=2))
     (directory / "bentofile.yaml").write_text(bentofile_yaml)
     return directory
+
+
+def find_bento(tag: str) -> bentoml.Bento | None:
+    try:
+        return bentoml.bentos.get(tag)
+    except bentoml.exceptions.NotFound:
+        return None
+
+
+def build_contexts_dir() -> Path:
+    """This process's directory for build contexts, in the system's temporary directory.
+
+    A packager killed mid-build (``kill -9``) cannot remove its context; the directories of
+    processes that are gone are removed here, on the next build of any packager."""
+    base = Path(tempfile.gettempdir()) / f"bentomesh-builds-{os.getuid()}"
+    base.mkdir(exist_ok=True)
+    for other in base.iterdir():
+        if other.name.isdigit() and not psutil.pid_exists(int(other.name)):
+            shutil.rmtree(other, ignore_errors=True)
+    own = base / str(os.getpid())
+    own.mkdir(exist_ok=True)
+    return own
+
+
+def build_bento(context: Path, name: str, version: str, timeout: float) -> str:
+    """Run ``bentoml build`` in a child process (fresh imports per bento); returns the tag.
+
+    The tag is known (the bentofile names the bento, ``--version`` fixes the version); the store
+    is asked for it rather than parsing the CLI's output, which rich renders: a model called
+    "fire" would print ``__tag__🔥1``."""
+    result = subprocess.run(
+        dying_with_parent(
+            [
+                sys.executable,
+                "-m",
+                "bentoml",
+                "build",
+                str(context),
+                "--version",
+                version,
+                "--output",
+                "tag",
+            ]
+        ),
+        cwd=context,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "BENTOML_DO_NOT_TRACK": "True"},
+        check=False,
+    )
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-30:])
+        raise BuildFailed(f"bentoml build failed with exit code {result.returncode}", details=tail)
+    tag = f"{name}:{version}"
+    if find_bento(tag) is None:
+        raise BuildFailed(f"bentoml build did not store {tag}", details=result.stdout[-2000:])
+    return tag

@@ -6,10 +6,6 @@ Safe to repeat: the same name, version and digest reuse the stored model and the
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -18,20 +14,37 @@ from typing import Any
 
 import bentoml
 import numpy as np
-import psutil
 
 from bentomesh_contracts.events import BentoBuilt, ModelRegistered
 from services.errors import BuildFailed, VersionConflict
 from services.packager import frameworks, inputs, intake
 from services.packager.bentofile import BentoConfig, ContainerConfig, pinned_requirements
-from services.packager.build_context import service_settings, write_build_context
+from services.packager.build_context import (
+    build_bento,
+    build_contexts_dir,
+    find_bento,
+    service_settings,
+    write_build_context,
+)
 from services.packager.compile_trees import compile_trees
 from services.packager.profile import profile_reference
 from services.packager.settings import PackagerSettings
 from services.packager.signature import Signature, infer_signature
 from services.packager.store import save_model, serving_config, stored_config
 from services.packager.tasks import TASK_PROFILES
-from services.runtime.children import dying_with_parent
+
+
+class StageClock:
+    """Seconds per packaging stage (``BentoBuilt.stage_seconds``), each since the one before."""
+
+    def __init__(self) -> None:
+        self.started = self.last = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = round(now - self.last, 3)
+        self.last = now
 
 
 @dataclass(frozen=True)
@@ -67,66 +80,8 @@ def registration_fingerprint(event: ModelRegistered) -> str:
     return hashlib.sha256(body.encode()).hexdigest()[:32]
 
 
-def find_bento(tag: str) -> bentoml.Bento | None:
-    try:
-        return bentoml.bentos.get(tag)
-    except bentoml.exceptions.NotFound:
-        return None
-
-
 def _dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def build_contexts_dir() -> Path:
-    """This process's directory for build contexts, in the system's temporary directory.
-
-    A packager killed mid-build (``kill -9``) cannot remove its context; the directories of
-    processes that are gone are removed here, on the next build of any packager."""
-    base = Path(tempfile.gettempdir()) / f"bentomesh-builds-{os.getuid()}"
-    base.mkdir(exist_ok=True)
-    for other in base.iterdir():
-        if other.name.isdigit() and not psutil.pid_exists(int(other.name)):
-            shutil.rmtree(other, ignore_errors=True)
-    own = base / str(os.getpid())
-    own.mkdir(exist_ok=True)
-    return own
-
-
-def build_bento(context: Path, name: str, version: str, timeout: float) -> str:
-    """Run ``bentoml build`` in a child process (fresh imports per bento); returns the tag.
-
-    The tag is known (the bentofile names the bento, ``--version`` fixes the version); the store
-    is asked for it rather than parsing the CLI's output, which rich renders: a model called
-    "fire" would print ``__tag__🔥1``."""
-    result = subprocess.run(
-        dying_with_parent(
-            [
-                sys.executable,
-                "-m",
-                "bentoml",
-                "build",
-                str(context),
-                "--version",
-                version,
-                "--output",
-                "tag",
-            ]
-        ),
-        cwd=context,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "BENTOML_DO_NOT_TRACK": "True"},
-        check=False,
-    )
-    if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-30:])
-        raise BuildFailed(f"bentoml build failed with exit code {result.returncode}", details=tail)
-    tag = f"{name}:{version}"
-    if find_bento(tag) is None:
-        raise BuildFailed(f"bentoml build did not store {tag}", details=result.stdout[-2000:])
-    return tag
 
 
 def package(
@@ -139,7 +94,7 @@ def package(
     """Verify, load and check the artifact, store the model, generate and build the bento."""
     settings = settings or PackagerSettings()
     say = progress or (lambda _msg: None)
-    started = time.perf_counter()
+    clock = StageClock()
     roots = settings.roots()
 
     source = intake.resolve_artifact(event.artifact_uri, roots)
@@ -147,7 +102,8 @@ def package(
     # stored, so swapping the file after the check changes nothing.
     with intake.private_copy(source, event.artifact_sha256) as artifact:
         say("artifact verified")
-        return _package_verified(event, artifact, chain_id, settings, say, started)
+        clock.lap("verify")
+        return _package_verified(event, artifact, chain_id, settings, say, clock)
 
 
 def _package_verified(
@@ -156,7 +112,7 @@ def _package_verified(
     chain_id: str,
     settings: PackagerSettings,
     say: Any,
-    started: float,
+    clock: StageClock,
 ) -> PackagedBento:
     roots = settings.roots()
 
@@ -171,7 +127,7 @@ def _package_verified(
                 "register the change as a new version"
             )
         say("bento already built from this registration; reusing it")
-        return PackagedBento(_built(event, existing, started), reused=True)
+        return PackagedBento(_built(event, existing, clock.started), reused=True)
 
     loaded = frameworks.load_artifact(artifact, event.task, event.framework)
     frameworks.check_task(loaded, event.task)
@@ -204,12 +160,15 @@ def _package_verified(
         config["reference"] = drift
         say(f"reference profiled: {drift['rows']} rows")
     with tempfile.TemporaryDirectory(prefix="bentomesh-trees-") as trees:
+        clock.lap("load")
         compiled = compile_trees(loaded, serving, event.task, signature, reference, Path(trees))
+        clock.lap("compile")
         config["serving"] = {"compiled": compiled.file, "note": compiled.note}
         say(compiled.note)
         files = [Path(trees) / compiled.file] if compiled.file else []
         stored = save_model(event, loaded, artifact, config, chain_id=chain_id, files=files)
     say(f"model {'reused' if stored.reused else 'saved'} as {stored.tag}")
+    clock.lap("store")
 
     profile = TASK_PROFILES[event.task]
     options: dict[str, Any] = {}
@@ -266,11 +225,13 @@ def _package_verified(
             if raced is None or raced.info.labels.get("bentomesh.fingerprint") != fingerprint:
                 raise
             say("built meanwhile by another packager from this registration; reusing it")
-            return PackagedBento(_built(event, raced, started), reused=True)
+            return PackagedBento(_built(event, raced, clock.started), reused=True)
     bento = bentoml.bentos.get(tag)
     say(f"built {tag}")
-    built = _built(event, bento, started, loaded.framework)
-    return PackagedBento(built.model_copy(update={"features": signature.features}), reused=False)
+    clock.lap("build")
+    built = _built(event, bento, clock.started, loaded.framework)
+    update = {"features": signature.features, "stage_seconds": clock.seconds}
+    return PackagedBento(built.model_copy(update=update), reused=False)
 
 
 def _built(

@@ -29,16 +29,18 @@ def summarize(data: Any) -> str:
             )
         case BentoBuilt():
             compiled = " compiled" if (data.serving or "").startswith("compiled") else ""
+            stages = ", ".join(f"{k} {v:.1f}" for k, v in (data.stage_seconds or {}).items())
             return (
                 f"bento={data.bento_tag} template={data.template}{compiled} "
-                f"{data.build_seconds:.1f}s"
+                f"{data.build_seconds:.1f}s" + (f" ({stages})" if stages else "")
             )
         case ImageReady():
             what = data.image_ref or data.bento_tag
             return f"{data.backend} {what} {data.size_bytes / 1e6:.0f}MB {data.build_seconds:.1f}s"
         case Deployed():
             replaced = f" replaced={data.replaced_version}" if data.replaced_version else ""
-            return f"{data.runtime} {data.endpoint_url}{replaced}"
+            ready = f" ready in {data.ready_seconds:.1f}s" if data.ready_seconds is not None else ""
+            return f"{data.runtime} {data.endpoint_url}{replaced}{ready}"
         case Undeployed():
             return f"{data.runtime} {data.deployment_id}: {data.reason}"
         case HealthAlert():
