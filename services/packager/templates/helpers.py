@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import deadline
-from .compiled import CompiledTrees
+from .compiled import CompiledLinear, CompiledTrees
 
 ARTIFACT_FILES = {
     "joblib": "model.joblib",
@@ -121,10 +121,13 @@ class _Regressor:
 
 def load_model(model_dir: str | Path, artifact_format: str, task: str) -> Any:
     """Load the artifact saved in the model store by the packager (already digest-verified);
-    its compiled trees instead, when the packager made them."""
+    its compiled form instead (trees or coefficients), when the packager made one."""
     compiled = json.loads((Path(model_dir) / "bentomesh.json").read_text()).get("serving") or {}
     if compiled.get("compiled") and os.environ.get("BENTOMESH_SERVE_COMPILED", "1") != "0":
-        return CompiledTrees(Path(model_dir) / compiled["compiled"], task)
+        path = Path(model_dir) / compiled["compiled"]
+        if path.suffix == ".npz":
+            return CompiledLinear(path, task)
+        return CompiledTrees(path, task)
     path = Path(model_dir) / ARTIFACT_FILES[artifact_format]
     if artifact_format == "joblib":
         import joblib
