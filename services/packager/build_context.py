@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,8 +18,8 @@ import bentoml
 import psutil
 
 from services.errors import BuildFailed
+from services.packager import bento_build
 from services.packager.tasks import TEMPLATES_PACKAGE
-from services.runtime.children import dying_with_parent
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 SERVICE_FILE = "service.json"  # read by templates/helpers.py:service_settings
@@ -85,36 +83,42 @@ def build_contexts_dir() -> Path:
 
 
 def build_bento(context: Path, name: str, version: str, timeout: float) -> str:
-    """Run ``bentoml build`` in a child process (fresh imports per bento); returns the tag.
+    """``bentoml build`` of ``context`` in a child of the warm fork server (see
+    :mod:`services.packager.bento_build`); returns the tag.
 
-    The tag is known (the bentofile names the bento, ``--version`` fixes the version); the store
-    is asked for it rather than parsing the CLI's output, which rich renders: a model called
-    "fire" would print ``__tag__🔥1``."""
-    result = subprocess.run(
-        dying_with_parent(
-            [
-                sys.executable,
-                "-m",
-                "bentoml",
-                "build",
-                str(context),
-                "--version",
-                version,
-                "--output",
-                "tag",
-            ]
+    The tag is known (the bentofile names the bento, the version is fixed); the store is asked
+    for it rather than trusting the build's own account."""
+    server = bento_build.forkserver()
+    receive, send = server.Pipe(duplex=False)
+    child = server.Process(
+        target=bento_build.build,
+        args=(
+            str(context),
+            version,
+            {**os.environ, "BENTOML_DO_NOT_TRACK": "True"},
+            send,
+            os.getpid(),
         ),
-        cwd=context,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "BENTOML_DO_NOT_TRACK": "True"},
-        check=False,
+        name=f"bentoml-build-{name}",
     )
-    if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-30:])
-        raise BuildFailed(f"bentoml build failed with exit code {result.returncode}", details=tail)
+    child.start()
+    send.close()
+    report: str | None = None
+    if receive.poll(timeout):  # the child's one message, or EOF when it died without one
+        try:
+            report = receive.recv()
+        except EOFError:
+            report = "the build process died without a word"
+    else:
+        report = f"the build took longer than {timeout:.0f}s"
+        child.kill()
+    child.join()
+    receive.close()
+    if report is not None or child.exitcode != 0:
+        raise BuildFailed(
+            f"bentoml build failed (exit code {child.exitcode})", details=report or None
+        )
     tag = f"{name}:{version}"
     if find_bento(tag) is None:
-        raise BuildFailed(f"bentoml build did not store {tag}", details=result.stdout[-2000:])
+        raise BuildFailed(f"bentoml build did not store {tag}")
     return tag

@@ -1,26 +1,29 @@
-"""Child processes that must not outlive their parent (Linux: ``PR_SET_PDEATHSIG``).
+"""Child processes that must not outlive the process they work for.
 
 A service killed with ``kill -9`` cannot clean up; a build it started would run on and race the
-redelivered event's build. The child asks the kernel for SIGKILL when its parent dies, then
-``exec``s the real command.
+redelivered event's build. A child calls :func:`exit_with` with that process's id first thing.
 """
 
 from __future__ import annotations
 
-import sys
-
-_SHIM = (
-    "import ctypes, os, signal, sys\n"
-    "ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"  # PR_SET_PDEATHSIG
-    "if os.getppid() != int(sys.argv[1]): os._exit(137)\n"  # the parent died before that
-    "os.execvp(sys.argv[2], sys.argv[2:])\n"
-)
+import os
+import select
+import threading
 
 
-def dying_with_parent(argv: list[str]) -> list[str]:
-    """``argv`` wrapped so the process is killed when this one dies (as is, off Linux)."""
-    if not sys.platform.startswith("linux"):
-        return argv
-    import os
+def exit_with(pid: int) -> None:
+    """Exit this process (code 137) as soon as process ``pid`` has ended, even by ``kill -9``.
 
-    return [sys.executable, "-c", _SHIM, str(os.getpid()), *argv]
+    A thread waits on a pidfd: not the parent (``PR_SET_PDEATHSIG``), because a child forked by
+    ``multiprocessing``'s fork server has the fork server as its parent, which outlives the
+    process that asked for the child for as long as the child runs."""
+    try:
+        handle = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(137)
+
+    def wait() -> None:
+        select.select([handle], [], [])
+        os._exit(137)
+
+    threading.Thread(target=wait, name=f"exit-with-{pid}", daemon=True).start()
