@@ -82,9 +82,9 @@ def build_contexts_dir() -> Path:
     return own
 
 
-def build_bento(context: Path, name: str, version: str, timeout: float) -> str:
+def build_bento(context: Path, name: str, version: str, timeout: float) -> bentoml.Bento:
     """``bentoml build`` of ``context`` in a child of the warm fork server (see
-    :mod:`services.packager.bento_build`); returns the tag.
+    :mod:`services.packager.bento_build`); returns the stored bento.
 
     The tag is known (the bentofile names the bento, the version is fixed); the store is asked
     for it rather than trusting the build's own account."""
@@ -119,6 +119,7 @@ def build_bento(context: Path, name: str, version: str, timeout: float) -> str:
             f"bentoml build failed (exit code {child.exitcode})", details=report or None
         )
     tag = f"{name}:{version}"
-    if find_bento(tag) is None:
+    bento = find_bento(tag)
+    if bento is None:
         raise BuildFailed(f"bentoml build did not store {tag}")
-    return tag
+    return bento

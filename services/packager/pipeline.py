@@ -215,7 +215,7 @@ def _package_verified(
         write_build_context(context, service, bento_config.to_yaml())
         say("building bento")
         try:
-            tag = build_bento(
+            bento = build_bento(
                 context, event.model_name, event.model_version, settings.build_timeout_s
             )
         except BuildFailed:
@@ -226,8 +226,7 @@ def _package_verified(
                 raise
             say("built meanwhile by another packager from this registration; reusing it")
             return PackagedBento(_built(event, raced, clock.started), reused=True)
-    bento = bentoml.bentos.get(tag)
-    say(f"built {tag}")
+    say(f"built {bento.tag}")
     clock.lap("build")
     built = _built(event, bento, clock.started, loaded.framework)
     update = {"features": signature.features, "stage_seconds": clock.seconds}
