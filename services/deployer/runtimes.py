@@ -88,12 +88,15 @@ def _pid_alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+WORKER_MODULES = ("_bentoml_impl.worker.service", "services.runtime.serve_one")
+
+
 def kill_orphaned_workers(port: int) -> list[int]:
     """Kill BentoML workers still listening on ``port`` after their server died.
 
     Workers run in sessions of their own: when ``bentoml serve`` is killed (-9, OOM), they live
     on and keep the port, so a restart on it could not bind and an outage would look healthy.
-    Only BentoML worker processes are touched."""
+    Only BentoML worker processes (``bentoml serve``'s or ``serve_one``) are touched."""
     import psutil
 
     killed = []
@@ -104,7 +107,7 @@ def kill_orphaned_workers(port: int) -> list[int]:
             continue
         try:
             process = psutil.Process(conn.pid)
-            if not any("_bentoml_impl" in part for part in process.cmdline()):
+            if not any(part in WORKER_MODULES for part in process.cmdline()):
                 continue
             process.kill()
             process.wait(5)
@@ -115,7 +118,8 @@ def kill_orphaned_workers(port: int) -> list[int]:
 
 
 class ProcessRuntime:
-    """``bentoml serve BENTO`` as a child in its own session, so it outlives a deployer restart."""
+    """A bento's server (``serve_one``, or ``bentoml serve`` for several workers) as a child in
+    its own session, so it outlives a deployer restart."""
 
     name = "process"
 

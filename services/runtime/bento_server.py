@@ -15,7 +15,8 @@ from types import TracebackType
 
 import httpx
 
-from services.errors import NotReadyError
+from services.errors import NotBuiltHere, NotReadyError
+from services.runtime.bento_store import stored_bento
 from services.runtime.logs import rotated
 from services.runtime.ports import free_port
 
@@ -32,8 +33,25 @@ def model_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not SECRET_VARIABLES.search(k)}
 
 
+def serve_command(bento_tag: str, host: str, port: int, supervised: bool | None) -> list[str]:
+    """``bentoml serve TAG``, or its one worker alone where the bento has one (``serve_one``;
+    ``supervised=None`` decides from the bento)."""
+    if supervised is None:
+        from services.runtime.serve_one import needs_supervisor
+
+        try:
+            supervised = needs_supervisor(stored_bento(bento_tag))
+        except NotBuiltHere:
+            supervised = True  # bentoml serve says what is wrong
+    # serve_one or own_metrics (each server its own Prometheus directory), then the same words
+    module = "services.runtime.own_metrics" if supervised else "services.runtime.serve_one"
+    where = ["--host", host, "--port", str(port)]
+    return [sys.executable, "-m", module, "bentoml", "serve", bento_tag, *where]
+
+
 class LocalBentoServer:
-    """``bentoml serve TAG`` on 127.0.0.1, one OpenMP thread per worker."""
+    """A bento served on 127.0.0.1 by a child process in a session of its own, one OpenMP
+    thread per worker."""
 
     def __init__(
         self,
@@ -44,6 +62,7 @@ class LocalBentoServer:
         log_path: Path | None = None,
         env: dict[str, str] | None = None,
         metrics_dir: Path | None = None,
+        supervised: bool | None = None,
     ) -> None:
         self.bento_tag = bento_tag
         self.port = port or free_port()
@@ -52,6 +71,7 @@ class LocalBentoServer:
         self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
         self.metrics_dir = metrics_dir  # its workers' Prometheus files (see own_metrics)
+        self.supervised = supervised
 
     @property
     def url(self) -> str:
@@ -62,18 +82,7 @@ class LocalBentoServer:
         if self.metrics_dir is None:
             self.metrics_dir = Path(tempfile.mkdtemp(prefix=f"bentomesh-metrics-{self.port}-"))
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "services.runtime.own_metrics",
-                "bentoml",
-                "serve",
-                self.bento_tag,
-                "--host",
-                self.host,
-                "--port",
-                str(self.port),
-            ],
+            serve_command(self.bento_tag, self.host, self.port, self.supervised),
             stdout=log,
             stderr=subprocess.STDOUT,
             env={
