@@ -18,7 +18,9 @@ from bentomesh_contracts.events import BentoBuilt, ImageReady
 from services.builder.registry import auth_config, push
 from services.builder.settings import BuilderSettings
 from services.errors import EngineUnavailable, ImageBuildFailed
+from services.runtime import serve_one
 from services.runtime.bento_store import stored_bento
+from services.runtime.serve_one import needs_supervisor
 
 SERVICE_PORT = 3000
 SERVICE_UID = 1034
@@ -28,10 +30,12 @@ FROM {base_image}
 # BentoML writes only under BENTOML_HOME: on /tmp, the one writable path (a tmpfs at run time)
 ENV BENTOML_HOME=/tmp/bentoml \\
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \\
-    PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 BENTOML_DO_NOT_TRACK=True
+    PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 BENTOML_DO_NOT_TRACK=True \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/bentoml/prometheus_multiproc_dir
 # dependency layer: cached across versions that share requirements
 COPY requirements.txt /opt/bentomesh/requirements.txt
 RUN /opt/venv/bin/pip install --no-cache-dir -r /opt/bentomesh/requirements.txt
+COPY serve_one.py /opt/bentomesh/serve_one.py
 # model layer: the bento with the models it references (served from <bento>/models)
 COPY bento /home/bentoml/bento
 USER {uid}
@@ -40,9 +44,21 @@ EXPOSE {port}
 HEALTHCHECK --interval=10s --timeout=3s --start-period=90s --retries=3 \\
   CMD ["/opt/venv/bin/python", "-c", "import sys, urllib.request; \\
 sys.exit(urllib.request.urlopen('http://127.0.0.1:{port}/readyz', timeout=2).status != 200)"]
-CMD ["/opt/venv/bin/bentoml", "serve", "/home/bentoml/bento", "--host", "0.0.0.0", \\
-     "--port", "{port}"]
+CMD {command}
 """
+
+# One worker: BentoML's worker alone (see services/runtime/serve_one.py); more: bentoml serve.
+ONE_WORKER = ["/opt/venv/bin/python", "/opt/bentomesh/serve_one.py"]
+SUPERVISED = ["/opt/venv/bin/bentoml"]
+
+
+def serve_command(bento_path: Path) -> str:
+    """The container's command (JSON form): ``bentoml serve`` the bento, alone or supervised."""
+    import json
+
+    program = SUPERVISED if needs_supervisor(bento_path) else [*ONE_WORKER, "bentoml"]
+    where = ["--host", "0.0.0.0", "--port", str(SERVICE_PORT)]  # all of its container
+    return json.dumps([*program, "serve", "/home/bentoml/bento", *where])
 
 
 def docker_client(base_url: str | None = None) -> Any:
@@ -87,8 +103,14 @@ def build_context(bento_tag: str, bento_path: Path, base_image: str, directory: 
         (models / model.tag.name / "latest").write_text(str(model.tag.version))
     _world_readable(directory)
     (directory / "requirements.txt").write_text(requirements(bento_path))
+    shutil.copy(serve_one.__file__, directory / "serve_one.py")
     (directory / "Dockerfile").write_text(
-        DOCKERFILE.format(base_image=base_image, uid=SERVICE_UID, port=SERVICE_PORT)
+        DOCKERFILE.format(
+            base_image=base_image,
+            uid=SERVICE_UID,
+            port=SERVICE_PORT,
+            command=serve_command(bento_path),
+        )
     )
     return directory
 
@@ -139,10 +161,12 @@ def build_image(built: BentoBuilt, settings: BuilderSettings) -> ImageReady:
 
 
 def recipe_digest(base_image: str) -> str:
-    """Identifies how an image is made: the Dockerfile template and the base image."""
+    """Identifies how an image is made: the Dockerfile template, the server script and the base
+    image."""
     import hashlib
 
-    return hashlib.sha256(f"{DOCKERFILE}\n{base_image}".encode()).hexdigest()[:16]
+    server = Path(serve_one.__file__).read_text()
+    return hashlib.sha256(f"{DOCKERFILE}\n{server}\n{base_image}".encode()).hexdigest()[:16]
 
 
 def _fingerprint(bento_tag: str) -> str:

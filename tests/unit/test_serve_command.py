@@ -51,3 +51,15 @@ def test_the_command_names_the_tag_and_where_it_listens() -> None:
     assert supervised[3:6] == ["bentoml", "serve", "iris:v1"]
     # a tag not in this store: bentoml serve says what is wrong with it
     assert serve_command("nope:v1", "127.0.0.1", 3000, supervised=None)[3:5] == ["bentoml", "serve"]
+
+
+def test_a_model_image_runs_the_same_choice(tmp_path: Path) -> None:
+    import json
+
+    from services.builder.docker_image import serve_command as container_command
+
+    alone = json.loads(container_command(bento(tmp_path / "one", {"workers": 1})))
+    assert alone[1:4] == ["/opt/bentomesh/serve_one.py", "bentoml", "serve"]
+    supervised = json.loads(container_command(bento(tmp_path / "two", {"workers": 2})))
+    assert supervised[:2] == ["/opt/venv/bin/bentoml", "serve"]
+    assert supervised[-2:] == ["--port", "3000"]
