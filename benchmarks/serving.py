@@ -1,4 +1,5 @@
-"""Serving throughput: BentoMesh's template vs stock BentoML, FastAPI (async) and bare ASGI.
+"""Serving throughput: BentoMesh's template vs stock BentoML, MLServer, FastAPI (async) and bare
+ASGI.
 
 Run: ``uv run python -m benchmarks.serving [--duration 10] [--repeat 2]``. Needs ``wrk`` (Debian).
 The template runs twice: serving its compiled trees (tl2cgen), and as trained (scikit-learn).
@@ -7,7 +8,9 @@ Same model (HistGradientBoosting, 20 features), same machine, one worker each; t
 to CPU 0 and wrk to CPU 1. Single-row requests at concurrency 32, then 100-row batches. The bare
 ASGI app (uvicorn, no access log, orjson) is the Python floor; the stock service is a
 ``@bentoml.service`` written the obvious way (numpy in, numpy out); FastAPI is an async endpoint
-with a pydantic body and an orjson response, under the same uvicorn (uvloop, httptools). Prints
+with a pydantic body and an orjson response, under the same uvicorn (uvloop, httptools); MLServer
+(installed with ``uv`` in a venv of its own, scikit-learn runtime, ``parallel_workers=0``, the V2
+inference protocol) when it installs here. Prints
 req/s (rows/s for batches), p50 and p99, and the ratios to the stock service, the floor and
 FastAPI (throughput, and p99).
 """
@@ -15,7 +18,6 @@ FastAPI (throughput, and p99).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -30,12 +32,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from benchmarks.peers import BARE_ASGI, FASTAPI_ASYNC, STOCK_SERVICE
+from benchmarks.peers import BARE_ASGI, FASTAPI_ASYNC, STOCK_SERVICE, peers
 
 N_FEATURES = 20
 FEATURES = [f"f{i}" for i in range(N_FEATURES)]
-
-QUIET = ("--log-level", "warning")
 
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -196,67 +196,21 @@ def main() -> None:
     (workdir / "fastapi_app.py").write_text(textwrap.dedent(fastapi_app))
 
     rng = np.random.default_rng(1)
-    one = json.dumps(rng.normal(size=(1, N_FEATURES)).round(4).tolist())
-    hundred = json.dumps(rng.normal(size=(100, N_FEATURES)).round(4).tolist())
-    py = sys.executable
-    servers = {
-        "template, compiled": (
-            [py, "-m", "bentoml", "serve", template_tag, "--port", "3101"],
-            "http://127.0.0.1:3101",
-            "/predict_proba",
-            "rows",
-        ),
-        "template, as trained": (  # the same bento told to load the original model
-            [py, "-m", "bentoml", "serve", template_tag, "--port", "3104"],
-            "http://127.0.0.1:3104",
-            "/predict_proba",
-            "rows",
-        ),
-        "stock bentoml": (
-            [py, "-m", "bentoml", "serve", stock_tag, "--port", "3102"],
-            "http://127.0.0.1:3102",
-            "/predict_proba",
-            "input_data",
-        ),
-        "bare asgi (floor)": (
-            [
-                py,
-                "-m",
-                "uvicorn",
-                "bare:app",
-                "--port",
-                "3103",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            "http://127.0.0.1:3103",
-            "/",
-            "rows",
-        ),
-        "fastapi async": (
-            [py, "-m", "uvicorn", "fastapi_app:app", "--port", "3105", "--no-access-log", *QUIET],
-            "http://127.0.0.1:3105",
-            "/predict_proba",
-            "rows",
-        ),
-    }
+    one = rng.normal(size=(1, N_FEATURES)).round(4).tolist()
+    hundred = rng.normal(size=(100, N_FEATURES)).round(4).tolist()
+    servers = peers(template_tag, stock_tag, model_path, workdir)
     results: list[Result] = []
     for round_no in range(args.repeat):
-        for name, (cmd, url, route, key) in servers.items():
+        for name, (cmd, url, route, body_of) in servers.items():
             plain = {"BENTOMESH_SERVE_COMPILED": "0"} if name == "template, as trained" else {}
             process = start(cmd, cwd=workdir, extra=plain)
             try:
-                wait_ready(url, route, json.dumps({key: json.loads(one)}))
-                for workload, rows, payload in (
-                    ("1 row, c=32", 1, one),
-                    ("100 rows, c=8", 100, hundred),
-                ):
-                    body = json.dumps({key: json.loads(payload)})
-                    conns = 32 if rows == 1 else 8
+                wait_ready(url, route, body_of(one))
+                for workload, rows in (("1 row, c=32", one), ("100 rows, c=8", hundred)):
+                    conns = 32 if len(rows) == 1 else 8
                     print(f"  round {round_no + 1}: {name}, {workload} ...", flush=True)
-                    rps, p50, p99 = wrk(url + route, body, args.duration, conns, workdir)
-                    results.append(Result(name, workload, rps, p50, p99, rows))
+                    rps, p50, p99 = wrk(url + route, body_of(rows), args.duration, conns, workdir)
+                    results.append(Result(name, workload, rps, p50, p99, len(rows)))
             finally:
                 stop(process)
 

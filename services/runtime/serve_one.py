@@ -19,6 +19,7 @@ import os
 import shutil
 import socket
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,10 @@ def needs_supervisor(bento_dir: Path) -> bool:
 
 
 def _fresh_metrics_dir() -> None:
-    """An empty ``$PROMETHEUS_MULTIPROC_DIR``, as ``bentoml serve`` leaves it: counts of an
-    earlier run of this server do not carry over."""
+    """An empty ``$PROMETHEUS_MULTIPROC_DIR`` (a new one when unset), as ``bentoml serve``
+    leaves it: counts of an earlier run of this server do not carry over."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bentomesh-metrics-")
     directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)

@@ -254,17 +254,23 @@ def test_short_path_errors_are_bentomls_and_every_answer_is_counted(
     assert counted("400") - before_bad == 1
 
 
+@pytest.mark.parametrize("supervised", [False, True], ids=["worker alone", "bentoml serve"])
 def test_a_server_started_later_neither_wipes_nor_shares_another_servers_counts(
-    served: dict[str, LocalBentoServer], built_bentos: dict[str, PackagedBento], tmp_path: Path
+    served: dict[str, LocalBentoServer],
+    built_bentos: dict[str, PackagedBento],
+    tmp_path: Path,
+    supervised: bool,
 ) -> None:
     """BentoML empties one Prometheus directory per home at every start: servers of one home used
-    to lose their counts whenever another model started (the monitor saw no traffic)."""
+    to lose their counts whenever another model started (the monitor saw no traffic). The later
+    server runs as the mesh runs a one-worker bento (its worker alone), or under ``bentoml serve``
+    (several workers)."""
     running = served["sklearn-classifier"]
     before = requests_counted(running)
     for _ in range(2):
         assert post(running, "predict", {"rows": [[1, 2, 3, 4, 5]]}).status_code == 200
     tag = built_bentos["sklearn-classifier"].built.bento_tag
-    with LocalBentoServer(tag, log_path=tmp_path / "later.log") as later:
+    with LocalBentoServer(tag, log_path=tmp_path / "later.log", supervised=supervised) as later:
         assert requests_counted(running) - before == 2
         assert requests_counted(later) == 0
         assert post(later, "predict", {"rows": [[1, 2, 3, 4, 5]]}).status_code == 200
