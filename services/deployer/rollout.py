@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, ExitStack
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from bentomesh_contracts.events import Deployed, ImageReady
@@ -48,7 +48,6 @@ class RolloutSettings:
     max_wait_s: float = 600.0
     max_s: float = 3600.0  # a longer plan is refused
     thresholds: RolloutThresholds = MESH_THRESHOLDS
-    retire_in_background: bool = False  # the replaced version stops after Deployed, not before
 
 
 class Deployer(ProgressiveDelivery):
@@ -112,8 +111,7 @@ class Deployer(ProgressiveDelivery):
         what ``rollback`` is for. A ``canary`` or ``shadow`` rollout reports each step through
         ``announce`` and raises :class:`RolloutAborted` when the candidate fails."""
         plan = plan_for(image.deployment, self.settings)  # refused before anything starts
-        with ExitStack() as held:
-            held.enter_context(self.models.hold(image.model_name))
+        with self.models.hold(image.model_name):
             with self._lock:
                 ready = self._prepare(image, cause_id, chain_id, registered_at)
             if isinstance(ready, Deployed):
@@ -123,7 +121,7 @@ class Deployer(ProgressiveDelivery):
             if plan is None or current is None:  # a first version has nothing to compare with
                 self._start_and_switch(deployment, runtime, current)
                 if current is not None and current.handle:
-                    self._retire(current, held.pop_all())  # the lock goes with it
+                    self._retire(current)
             else:
                 candidate = self._start_ready(deployment, runtime, current)
                 self._roll_out(candidate, current, plan, announce or (lambda _: None))
@@ -194,26 +192,12 @@ class Deployer(ProgressiveDelivery):
             self.store.activate(deployment.id, current.id if current else None)
         logger.info("%s active at %s", deployment.id, deployment.endpoint)
 
-    def _retire(self, old: Deployment, model_lock: ExitStack) -> None:
-        """Drain and stop the version just replaced, its model's lock held until it is stopped
-        (the next version waits; supervision leaves a drain alone); with
-        ``retire_in_background``, after ``Deployed`` is announced rather than before."""
-        background = self.settings.retire_in_background
-
-        def retire() -> None:
-            with model_lock:
-                time.sleep(self.settings.drain_s)  # requests already routed to it finish
-                try:
-                    self.runtime(old.runtime).stop(old.handle or "")
-                except Exception as exc:  # in the background: supervision's next sweep stops it
-                    if not background:
-                        raise
-                    logger.warning("could not stop replaced %s: %s", old.id, exc)
-
-        if background:
-            threading.Thread(target=retire, name=f"retire-{old.id}", daemon=True).start()
-        else:
-            retire()
+    def _retire(self, old: Deployment) -> None:
+        """Drain and stop the version just replaced, its model's lock still held (the next
+        version waits; supervision leaves a drain alone), before ``Deployed`` is announced: when
+        it is out, one server serves each active deployment."""
+        time.sleep(self.settings.drain_s)  # requests already routed to it finish
+        self.runtime(old.runtime).stop(old.handle or "")
 
     def _start_ready(
         self, deployment: Deployment, runtime: Runtime, current: Deployment | None
@@ -247,11 +231,10 @@ class Deployer(ProgressiveDelivery):
         """Serve again the version the active one replaced, or ``to_version`` (one the model
         served before), as a new deployment of it."""
         self._no_rollout(model)
-        with ExitStack() as held:
-            held.enter_context(self.models.hold(model))
-            return self._rollback(model, to_version, held)
+        with self.models.hold(model):
+            return self._rollback(model, to_version)
 
-    def _rollback(self, model: str, to_version: str | None, held: ExitStack) -> Deployment:
+    def _rollback(self, model: str, to_version: str | None) -> Deployment:
         current = self.store.active(model)
         if current is None:
             raise NothingToRollBack(f"{model} has no earlier version to roll back to: none serves")
@@ -280,7 +263,7 @@ class Deployer(ProgressiveDelivery):
             self.store.insert(again)
         self._start_and_switch(again, self.runtime(previous.runtime), current)
         if current.handle:
-            self._retire(current, held.pop_all())
+            self._retire(current)
         rolled = self.store.get(again.id)
         assert rolled is not None
         return rolled
