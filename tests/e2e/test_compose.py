@@ -25,6 +25,7 @@ from bentomesh_contracts.signing import PRODUCERS
 from services.builder.backend import docker_available
 from services.runtime.ports import free_port
 from tests.conftest import require
+from tests.monitor_status import wait_until_checked_healthy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
@@ -179,18 +180,27 @@ def test_compose_mesh_deploys_serves_and_alerts(mesh: Mesh) -> None:
     container_name = data["endpoint_url"].removeprefix("http://").split(":")[0]
     container = docker.from_env().containers.get(container_name)
     assert container.attrs["Config"]["User"] == "1034"
+    # a model image starts in about a second: a stop the monitor was not yet watching would
+    # be over before its first check
+    token = mesh.compose("exec", "-T", "deployer", "cat", "/var/lib/bentomesh/control/api-token")
+    wait_until_checked_healthy(mesh.url("monitor"), data["deployment_id"], token=token.strip())
     container.stop(timeout=5)
 
-    alert = _wait(
-        "HealthAlert firing",
-        lambda: [
-            e
-            for e in mesh.events("bentomesh.health-alert.v1")
-            if e["data"]["deployment_id"] == data["deployment_id"]
-            and e["data"]["state"] == "firing"
-        ],
-        120,
-    )
+    try:
+        alert = _wait(
+            "HealthAlert firing",
+            lambda: [
+                e
+                for e in mesh.events("bentomesh.health-alert.v1")
+                if e["data"]["deployment_id"] == data["deployment_id"]
+                and e["data"]["state"] == "firing"
+            ],
+            120,
+        )
+    except AssertionError:  # what the monitor and the deployer saw: the only witness in CI
+        logs = ("logs", "--no-color", "--tail", "80", "monitor", "deployer")
+        print(mesh.compose(*logs, check=False))
+        raise
     assert alert[0]["data"]["rule"] in {"endpoint_down", "not_ready"}
     assert alert[0]["chainid"] == deployed[0]["chainid"]
     # the deployer's supervision replaces the stopped container; the alert resolves
