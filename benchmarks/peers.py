@@ -121,9 +121,13 @@ def mlserver_repository(directory: Path, model_path: Path, port: int) -> Path:
     settings = {"http_port": port, "grpc_port": port + 1, "metrics_port": port + 2}
     settings |= {"parallel_workers": 0, "debug": False}
     (directory / "settings.json").write_text(json.dumps(settings))
-    implementation = {"name": "bench", "implementation": "mlserver_sklearn.SKLearnModel"}
-    implementation["parameters"] = {"uri": str(model_path)}  # type: ignore[assignment]
-    (model / "model-settings.json").write_text(json.dumps(implementation))
+    implementation = "mlserver_sklearn.SKLearnModel"
+    served = {
+        "name": "bench",
+        "implementation": implementation,
+        "parameters": {"uri": str(model_path)},
+    }
+    (model / "model-settings.json").write_text(json.dumps(served))
     return directory
 
 

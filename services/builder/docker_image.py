@@ -30,7 +30,7 @@ FROM {base_image}
 # BentoML writes only under BENTOML_HOME: on /tmp, the one writable path (a tmpfs at run time)
 ENV BENTOML_HOME=/tmp/bentoml \\
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \\
-    PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 BENTOML_DO_NOT_TRACK=True \
+    PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 BENTOML_DO_NOT_TRACK=True \\
     PROMETHEUS_MULTIPROC_DIR=/tmp/bentoml/prometheus_multiproc_dir
 # dependency layer: cached across versions that share requirements
 COPY requirements.txt /opt/bentomesh/requirements.txt

@@ -143,10 +143,13 @@ class WatchSet:
             }
             for e in self.causes.values()
         ]
-        self.targets_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.targets_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(groups, indent=2))
-        tmp.replace(self.targets_file)  # atomic: Prometheus never reads half a file
+        try:
+            self.targets_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(groups, indent=2))
+            tmp.replace(self.targets_file)  # atomic: Prometheus never reads half a file
+        except OSError as exc:  # Prometheus misses targets; watching and alerting go on
+            logger.warning("could not write Prometheus targets to %s: %s", self.targets_file, exc)
 
 
 async def restore_alerts(

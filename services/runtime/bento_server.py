@@ -19,6 +19,7 @@ from services.errors import NotBuiltHere, NotReadyError
 from services.runtime.bento_store import stored_bento
 from services.runtime.logs import rotated
 from services.runtime.ports import free_port
+from services.runtime.serve_one import needs_supervisor
 
 SECRET_VARIABLES = re.compile(
     r"^BENTOMESH_(KEYS_DIR|API_TOKEN|KAFKA_SASL_.*|KAFKA_SSL_.*|MONITOR_WEBHOOK_.*)$|"
@@ -37,8 +38,6 @@ def serve_command(bento_tag: str, host: str, port: int, supervised: bool | None)
     """``bentoml serve TAG``, or its one worker alone where the bento has one (``serve_one``;
     ``supervised=None`` decides from the bento)."""
     if supervised is None:
-        from services.runtime.serve_one import needs_supervisor
-
         try:
             supervised = needs_supervisor(stored_bento(bento_tag))
         except NotBuiltHere:

@@ -48,6 +48,7 @@ def _fresh_metrics_dir() -> None:
     leaves it: counts of an earlier run of this server do not carry over."""
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bentomesh-metrics-")
+        return
     directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
