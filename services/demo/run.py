@@ -145,8 +145,10 @@ def run_demo(
         extra_env={
             "BENTOMESH_ARTIFACT_ROOTS": str(workdir / "models"),
             "BENTOML_HOME": str(workdir / "bentoml"),
-            # Short check interval so the outage below is seen within seconds.
-            "BENTOMESH_MONITOR_INTERVAL_S": os.environ.get("BENTOMESH_MONITOR_INTERVAL_S", "1"),
+            # Short check interval so the outage below is seen within seconds: a crashed model
+            # server is back in 2-7 s (supervision every 5 s, then about 2 s to ready).
+            "BENTOMESH_MONITOR_INTERVAL_S": os.environ.get("BENTOMESH_MONITOR_INTERVAL_S", "0.5"),
+            "BENTOMESH_MONITOR_DOWN_AFTER": os.environ.get("BENTOMESH_MONITOR_DOWN_AFTER", "2"),
         },
     )
     try:
